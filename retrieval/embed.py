@@ -20,7 +20,7 @@ class Encoder:
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        self.dim = int(self.model.get_embedding_dimension() or 0)
 
     def _encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
         vectors = self.model.encode(

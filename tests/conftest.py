@@ -1,0 +1,171 @@
+"""Shared fixtures: models load once per session; databases are fresh per test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.db import make_engine, migrate, session_factory
+from bot.model_store import ModelError, check_generator, encoder_dir, generator_dir
+from bot.store import load_demo_store
+from retrieval.demo_store import DemoStore, generate
+from retrieval.embed import Encoder
+from retrieval.index import ProductIndex
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MODEL_DIR = generator_dir(REPO / "var")
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+POSTGRES = _postgres_answers()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        check_generator(MODEL_DIR)
+    except ModelError as exc:
+        raise pytest.UsageError(f"{exc} (tests use the model under {MODEL_DIR}; `make install` prepares it)")
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return Encoder(encoder_dir())
+
+
+@pytest.fixture(scope="session")
+def demo_store() -> DemoStore:
+    """A small demo store: 60 products in each of the 16 categories, 80 shoppers."""
+    return generate(seed=3, n_products=960, n_shoppers=80)
+
+
+@pytest.fixture(scope="session")
+def saved_index(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore, encoder: Encoder) -> Path:
+    """The demo store's index, embedded once and saved."""
+    directory = tmp_path_factory.mktemp("index")
+    index = ProductIndex(encoder.dim)
+    index.upsert(demo_store.products, encoder.encode_documents([p.embedding_text() for p in demo_store.products]))
+    index.save(directory)
+    return directory
+
+
+@pytest.fixture
+def index(saved_index: Path) -> ProductIndex:
+    return ProductIndex.load(saved_index)
+
+
+@contextmanager
+def _database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aisle.db'}"
+        return
+    name = f"aisle_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+DB_PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql",
+                 marks=pytest.mark.skipif(not POSTGRES, reason="PostgreSQL does not answer on 127.0.0.1:5432")),
+]
+
+
+@pytest.fixture(params=DB_PARAMS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: SQLite, and PostgreSQL when it answers."""
+    with _database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def factory(db_url: str, demo_store: DemoStore) -> Iterator[sessionmaker[Session]]:
+    """A migrated database holding the small demo store."""
+    engine = make_engine(db_url)
+    migrate(engine)
+    factory = session_factory(engine)
+    load_demo_store(factory, demo_store, say=lambda _: None)
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real vLLM server (CPU build here) for the whole session."""
+    from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
+
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    server = ManagedVLLM(ManagedVLLMConfig(model_dir=MODEL_DIR, port=free_port(), log_path=log))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def make_settings(home: Path, db_url: str, saved_index: Path, **overrides: object) -> Settings:
+    """Settings for an app under test, with the session's index copied into its home."""
+    if not (home / "index").exists():
+        shutil.copytree(saved_index, home / "index")
+    values: dict[str, object] = {
+        "home": home, "database_url": db_url, "base_model": MODEL_DIR, "secret_key": "test-secret",
+        "temperature": 0.0, "max_tokens": 96,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def serve(app: object) -> Iterator[str]:
+    """Run an ASGI app under uvicorn in a thread; yields its http base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
