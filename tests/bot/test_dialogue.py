@@ -1,0 +1,130 @@
+"""Orchestration of one turn, with a scripted backend standing in for the model."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import crud
+from bot.dialogue import (
+    Dialogue,
+    DialogueConfig,
+    MessageSaved,
+    ReplyCompleted,
+    ReplyDelta,
+    ReplyFailed,
+    TurnEvent,
+    TurnRejected,
+)
+from bot.llm.scripted import ScriptedBackend
+from bot.models import Message, Role
+from retrieval.embed import Encoder
+from retrieval.index import ProductIndex
+from retrieval.search import ProductSearch
+
+
+def first_product_reply(request) -> str:  # type: ignore[no-untyped-def]
+    line = next(x for x in request.messages[0]["content"].splitlines() if x.startswith("1. "))
+    return f"Try this one: {line[3:]}"
+
+
+def make_dialogue(factory: sessionmaker[Session], index: ProductIndex, encoder: Encoder,
+                  llm: ScriptedBackend) -> Dialogue:
+    return Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=llm,
+                    config=DialogueConfig(store_name="Test Store", max_chars=200))
+
+
+def new_conversation(factory: sessionmaker[Session], shopper: str = "s-1") -> int:
+    with factory() as s, s.begin():
+        return crud.open_conversation(s, user=crud.get_or_create_user(s, external_id=shopper)).id
+
+
+async def collect(dialogue: Dialogue, conv: int, text: str, client_id: str | None = None) -> list[TurnEvent]:
+    return [e async for e in dialogue.run_turn(conversation_id=conv, text=text, client_id=client_id)]
+
+
+async def test_turn_streams_and_persists_both_messages(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(first_product_reply)
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    events = await collect(dialogue, conv, "waterproof running shoes under $100", "c-1")
+    assert isinstance(events[0], MessageSaved) and events[0].message.seq == 1
+    deltas = [e for e in events if isinstance(e, ReplyDelta)]
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted) and len(deltas) >= 5
+    assert "".join(d.text for d in deltas).strip() == done.message.text
+    assert done.products and all(p["price"] <= 100 for p in done.products)
+    system = llm.requests[0].messages[0]["content"]
+    assert all(f"[{p['sku']}]" in system for p in done.products)
+    with factory() as s:
+        rows = s.scalars(select(Message).where(Message.conversation_id == conv).order_by(Message.seq)).all()
+    assert [(m.role, m.seq) for m in rows] == [(Role.SHOPPER, 1), (Role.ASSISTANT, 2)]
+    meta = rows[1].meta
+    assert meta["retrieved_skus"] == [p["sku"] for p in done.products]
+    assert meta["model"] == "scripted" and meta["status"] == "completed"
+    assert meta["tokens"]["completion"] > 0 and meta["latency_ms"]["total"] > 0
+
+
+async def test_history_reaches_the_prompt_and_retrieval(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(first_product_reply)
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    await collect(dialogue, conv, "I need a rain jacket under $90")
+    events = await collect(dialogue, conv, "something packable please")
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted)
+    assert all(p["price"] <= 90 for p in done.products)  # the constraint carries over
+    assert [m["role"] for m in llm.requests[1].messages] == ["system", "user", "assistant", "user"]
+
+
+async def test_resent_client_id_creates_one_message_and_no_model_call(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(first_product_reply)
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    first = await collect(dialogue, conv, "a yoga mat", "same-id")
+    again = await collect(dialogue, conv, "a yoga mat", "same-id")
+    assert len(llm.requests) == 1
+    assert len(again) == 1 and isinstance(again[0], MessageSaved) and again[0].duplicate
+    assert again[0].message.id == first[0].message.id  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "code"), [("   ", "empty_message"), ("x" * 201, "message_too_long")])
+async def test_bad_text_is_rejected_and_nothing_is_stored(factory, index, encoder, text, code) -> None:  # type: ignore[no-untyped-def]
+    dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(first_product_reply))
+    conv = new_conversation(factory)
+    with pytest.raises(TurnRejected) as info:
+        await collect(dialogue, conv, text)
+    assert info.value.code == code
+    with factory() as s:
+        assert s.scalars(select(Message).where(Message.conversation_id == conv)).all() == []
+
+
+async def test_model_failure_gives_a_fallback_and_keeps_everything(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(first_product_reply, fail=True))
+    conv = new_conversation(factory)
+    events = await collect(dialogue, conv, "bluetooth speaker", "c-9")
+    assert [type(e) for e in events] == [MessageSaved, ReplyFailed, ReplyCompleted]
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted) and done.products
+    assert done.products[0]["title"] in done.message.text and "human" in done.message.text
+    assert done.message.meta["status"] == "fallback"
+    with factory() as s:
+        assert len(s.scalars(select(Message).where(Message.conversation_id == conv)).all()) == 2
+
+
+async def test_consumer_leaving_cancels_generation(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(lambda _: "word " * 50, delay_s=0.01)
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    turn = dialogue.run_turn(conversation_id=conv, text="a kettle")
+    seen = 0
+    async for event in turn:
+        seen += isinstance(event, ReplyDelta)
+        if seen == 3:
+            break
+    await turn.aclose()
+    assert llm.cancelled == 1
+    with factory() as s:
+        reply = s.scalars(select(Message).where(Message.role == Role.ASSISTANT)).one()
+    assert reply.meta["status"] == "interrupted" and reply.text.split() == ["word"] * 3
