@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     token_gap_timeout_s: float = Field(10.0, gt=0)
     max_tokens: int = Field(160, ge=1, le=1024, description="Cap on generated tokens per reply.")
     temperature: float = Field(0.3, ge=0, le=2)
+    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Discourages loops in small models.")
 
     retrieve_k: int = Field(5, ge=1, le=20, description="Products retrieved per turn.")
     history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")

@@ -39,6 +39,7 @@ class DialogueConfig:
     max_chars: int = field(default=4000, metadata={"help": "Longest shopper message."})
     max_tokens: int = field(default=160, metadata={"help": "Cap on generated tokens."})
     temperature: float = field(default=0.3, metadata={"help": "Sampling temperature."})
+    repetition_penalty: float = field(default=1.1, metadata={"help": "Penalty on repeated tokens."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter name, or base."})
 
     def __post_init__(self) -> None:
@@ -185,7 +186,8 @@ class Dialogue:
         }
         reply = await asyncio.to_thread(self._reserve_reply, conversation_id, dict(meta))
         request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
-                                    temperature=self.config.temperature, model=self.config.adapter)
+                                    temperature=self.config.temperature, model=self.config.adapter,
+                                    repetition_penalty=self.config.repetition_penalty)
         parts: list[str] = []
         usage: Usage | None = None
         first_token_ms: float | None = None

@@ -76,7 +76,7 @@ async def product_image(state: StateDep, sku: str) -> Response:
     if doc is None:
         raise HTTPException(404, f"unknown SKU {sku!r}")
     hue = int(hashlib.sha256(doc.category.encode()).hexdigest()[:2], 16) * 360 // 256
-    initials = escape("".join(w[0] for w in doc.category.split()[:2]).upper())
+    initials = escape("".join(w[0] for w in doc.category.split() if w[0].isalnum())[:2].upper())
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="120" viewBox="0 0 160 120">'
         f'<rect width="160" height="120" rx="12" fill="hsl({hue},55%,88%)"/>'

@@ -33,6 +33,7 @@ def dialogue_config(settings: Settings) -> DialogueConfig:
         store_name=settings.store_name, retrieve_k=settings.retrieve_k,
         history_turns=settings.history_turns, max_chars=settings.max_message_chars,
         max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.adapter,
+        repetition_penalty=settings.repetition_penalty,
     )
 
 

@@ -19,6 +19,7 @@ class GenerationRequest:
     max_tokens: int = 160
     temperature: float = 0.3
     model: str | None = None
+    repetition_penalty: float = 1.1
     stop: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -60,6 +60,7 @@ class LocalBackend(LLMBackend):
                         "streamer": streamer,
                         "stopping_criteria": StoppingCriteriaList([_Stop()]),
                         "pad_token_id": self.tokenizer.eos_token_id,
+                        "repetition_penalty": request.repetition_penalty,
                     }
                     if request.temperature > 0:
                         kwargs.update(do_sample=True, temperature=request.temperature)

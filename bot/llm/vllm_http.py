@@ -58,6 +58,7 @@ class VLLMBackend(LLMBackend):
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
+            "repetition_penalty": request.repetition_penalty,
             "stream": True,
             "stream_options": {"include_usage": True},
         }

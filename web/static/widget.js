@@ -22,9 +22,15 @@
   bubble.type = "button";
   bubble.setAttribute("aria-label", "Open the shop assistant");
   bubble.setAttribute("data-aisle", "launcher");
-  bubble.textContent = "\uD83D\uDCAC";
+  var svgNS = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(svgNS, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24"); icon.setAttribute("width", "28"); icon.setAttribute("height", "28");
+  var path = document.createElementNS(svgNS, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+  icon.appendChild(path); bubble.appendChild(icon);
   bubble.style.cssText = "position:fixed;bottom:20px;right:20px;width:60px;height:60px;border-radius:50%;border:0;" +
-    "background:#3b5bdb;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 6px 20px rgba(59,91,219,.45);z-index:2147483000;";
+    "background:#3b5bdb;color:#fff;display:flex;align-items:center;justify-content:center;cursor:pointer;box-shadow:0 6px 20px rgba(59,91,219,.45);z-index:2147483000;";
 
   function post(type, data) {
     frame.contentWindow && frame.contentWindow.postMessage({ type: "aisle:" + type, data: data || null }, server);
