@@ -38,6 +38,8 @@ run: install
 	@$(BIN)/aisle serve
 
 test: install chromium
+	@$(BIN)/ruff check bot retrieval finetune web tests
+	@$(BIN)/mypy
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 

@@ -65,12 +65,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.config import get_settings
-    from web.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", ws_max_size=settings.max_frame_bytes * 8)
+    # bot never imports web: uvicorn loads the app factory by name.
+    uvicorn.run("web.app:app_from_env", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, log_level="info", ws_max_size=settings.max_frame_bytes * 8)
     return 0
 
 

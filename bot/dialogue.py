@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +149,7 @@ class Dialogue:
                                     text="", meta=meta)
 
     async def run_turn(self, *, conversation_id: int, text: str,
-                       client_id: str | None = None) -> AsyncIterator[TurnEvent]:
+                       client_id: str | None = None) -> AsyncGenerator[TurnEvent, None]:
         """Run one turn and yield its events.
 
         Raises:

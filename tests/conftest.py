@@ -55,7 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         check_generator(MODEL_DIR)
     except ModelError as exc:
-        raise pytest.UsageError(f"{exc} (tests use the model under {MODEL_DIR}; `make install` prepares it)")
+        raise pytest.UsageError(
+            f"{exc} (tests use the model under {MODEL_DIR}; `make install` prepares it)"
+        ) from exc
 
 
 @pytest.fixture(scope="session")

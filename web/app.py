@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from bot.config import Settings
+from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
 from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import LLMBackend
@@ -20,7 +20,7 @@ from bot.model_store import encoder_dir
 from bot.store import open_index
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
-from web import api, chat
+from web import api, chat, logs
 from web.auth import TokenSigner
 from web.state import AppState
 
@@ -62,8 +62,14 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                 await built.aclose()
             engine.dispose()
 
+    logs.install()
     app = FastAPI(title="aisle", version="0.1.0", lifespan=lifespan)
     app.include_router(api.router)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app built from ``AISLE_*`` settings (the factory ``aisle serve`` hands to uvicorn)."""
+    return create_app(get_settings())

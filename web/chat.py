@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketState
 
 from bot import crud
-from bot.dialogue import MessageSaved, product_card, ReplyCompleted, ReplyDelta, ReplyFailed, TurnRejected
+from bot.dialogue import (
+    MessageSaved,
+    ReplyCompleted,
+    ReplyDelta,
+    ReplyFailed,
+    TurnRejected,
+    product_card,
+)
 from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
 from web.auth import TokenError
 from web.protocol import (
@@ -193,8 +200,9 @@ async def chat_socket(ws: WebSocket) -> None:
             done, _ = await asyncio.wait({receive, worker}, return_when=asyncio.FIRST_COMPLETED)
             if worker in done:
                 receive.cancel()
-                if (exc := worker.exception()) and not isinstance(exc, WebSocketDisconnect):
-                    log.error("turn worker of conversation %s failed", conversation_id, exc_info=exc)
+                crash = worker.exception()
+                if crash is not None and not isinstance(crash, WebSocketDisconnect):
+                    log.error("turn worker of conversation %s failed", conversation_id, exc_info=crash)
                 return
             message = receive.result()
             if message["type"] == "websocket.disconnect":

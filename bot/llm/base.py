@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 
@@ -60,7 +60,7 @@ class LLMBackend(ABC):
         """The base model name this backend serves."""
 
     @abstractmethod
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield :class:`Delta` items, then exactly one :class:`Usage`.
 
         Raises:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class LocalBackend(LLMBackend):
     def model_name(self) -> str:
         return self._served
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         if request.model and request.model != self._served:
             raise LLMUnavailable(f"the local backend serves only the base model, not {request.model!r}")
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
@@ -47,7 +47,7 @@ class LocalBackend(LLMBackend):
                 return stop.is_set()
 
         async with self._lock:
-            inputs = self.tokenizer.apply_chat_template(
+            inputs: Any = self.tokenizer.apply_chat_template(
                 request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
             )
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

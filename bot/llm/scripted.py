@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, StreamItem, Usage
 
@@ -32,7 +32,7 @@ class ScriptedBackend(LLMBackend):
     def model_name(self) -> str:
         return "scripted"
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         self.requests.append(request)
         if self.fail:
             raise LLMUnavailable("scripted backend is set to fail")

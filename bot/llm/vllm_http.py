@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import httpx
@@ -66,7 +66,7 @@ class VLLMBackend(LLMBackend):
             payload["stop"] = list(request.stop)
         return payload
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         model = request.model or self.config.served_model_name
         usage: Usage | None = None
         finish: str | None = None

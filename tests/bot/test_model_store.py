@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.model_store import GGUF_MEMBER, MARKER, ModelError, _unpack_gguf, check_generator, encoder_dir
+from bot.model_store import (
+    GGUF_MEMBER,
+    MARKER,
+    ModelError,
+    _unpack_gguf,
+    check_generator,
+    encoder_dir,
+)
 
 
 def test_missing_generator_says_how_to_fix(tmp_path: Path) -> None:
