@@ -49,6 +49,53 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    import csv
+
+    from bot.config import get_settings
+    from bot.store import upsert_products
+    from retrieval.importers import CatalogFileError, import_catalog, parse_mapping
+    from retrieval.index import INDEX_FILE
+
+    path: Path = args.file
+    if not path.is_file():
+        _say(f"error: {path}: no such file")
+        return 2
+    try:
+        report = import_catalog(path, file_format=args.format, mapping=parse_mapping(args.map),
+                                currency=args.currency, progress=True)
+    except (CatalogFileError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    if args.errors_csv is not None:
+        args.errors_csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.errors_csv.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason"])
+            writer.writerows((e.line, e.reason) for e in report.errors)
+    _say(f"[catalog] {path.name} ({report.format}): {report.rows_read} rows read, "
+         f"{len(report.products)} products valid, {report.skipped} rows skipped, {len(report.errors)} errors")
+    for error in report.errors[:20]:
+        _say(f"  line {error.line}: {error.reason}")
+    if len(report.errors) > 20:
+        more = f"see {args.errors_csv}" if args.errors_csv else "--errors-csv OUT lists them all"
+        _say(f"  ... and {len(report.errors) - 20} more ({more})")
+    if not report.products:
+        _say(f"error: no valid products in {path}; nothing imported")
+        return 2
+    counts = upsert_products(_factory(), docs=report.products)
+    _say(f"[catalog] imported {len(report.products)} products: {counts.inserted} inserted, "
+         f"{counts.updated} updated, {counts.unchanged} unchanged")
+    index_dir = get_settings().index_dir
+    if (counts.inserted or counts.updated) and (index_dir / INDEX_FILE).is_file():
+        _say(f"[catalog] the search index in {index_dir} predates this import: run `aisle index build` "
+             "to refresh it (the app rebuilds it by itself only when the product count differs)")
+    print(json.dumps({"format": report.format, "rows_read": report.rows_read, "imported": len(report.products),
+                      "inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged,
+                      "skipped": report.skipped, "errors": len(report.errors)}))
+    return 0
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from bot.model_store import encoder_dir
@@ -99,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--shoppers", type=int, default=600)
     demo.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
     demo.set_defaults(fn=cmd_demo_data)
+
+    catalog = sub.add_parser("catalog", help="product catalog").add_subparsers(dest="action", required=True)
+    imp = catalog.add_parser("import", help="import or update products from a file (plain or .gz)",
+                             description="Import products from a CSV, JSONL, Shopify product CSV or Online Retail "
+                                         "transactions file, plain or gzip. Products are matched by SKU: new ones "
+                                         "are inserted, known ones updated in place. Bad rows are reported by line.")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--format", choices=["csv", "jsonl", "shopify", "online-retail"],
+                     help="file format (default: detected from the header)")
+    imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN[,...]",
+                     help="csv/jsonl: read a field from another column, e.g. 'sku=Variant SKU,title=Name'")
+    imp.add_argument("--currency", default="USD", help="currency of rows that name none (default USD)")
+    imp.add_argument("--errors-csv", type=Path, metavar="OUT", help="write every rejected row (line, reason)")
+    imp.set_defaults(fn=cmd_catalog_import)
 
     index = sub.add_parser("index", help="product index").add_subparsers(dest="action", required=True)
     index.add_parser("build", help="embed the catalog and build the FAISS index").set_defaults(fn=cmd_index_build)

@@ -1,14 +1,15 @@
-"""The store's data in SQL: catalog rows <-> ProductDoc, and loading the demo store."""
+"""The store's data in SQL: catalog rows <-> ProductDoc, catalog upserts, and loading the demo store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Event, Order, Product, Review, User
+from bot.models import Event, Order, Product, Review, User, utcnow
 from retrieval.catalog import ProductDoc
 from retrieval.demo_store import DemoStore
 from retrieval.embed import Encoder
@@ -37,6 +38,53 @@ def count_products(session: Session) -> int:
 def _chunks(rows: list[dict], size: int = 5000) -> Iterable[list[dict]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """How many products an upsert inserted, changed, and found already up to date."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def upsert_products(factory: sessionmaker[Session], *, docs: Iterable[ProductDoc],
+                    chunk_size: int = 500) -> UpsertResult:
+    """Insert new products and update existing ones in place, matched by SKU, in one transaction.
+
+    Portable across SQLite and PostgreSQL: existing rows are loaded by SKU in chunks and
+    compared field by field; only rows whose values differ are written, and only they get
+    a new ``updated_at``. A SKU given twice keeps its last doc.
+    """
+    latest = {doc.sku: doc for doc in docs}
+    skus = list(latest)
+    inserted = updated = unchanged = 0
+    with factory() as session, session.begin():
+        for start in range(0, len(skus), chunk_size):
+            chunk = skus[start : start + chunk_size]
+            existing = {row.sku: row for row in session.scalars(select(Product).where(Product.sku.in_(chunk)))}
+            now = utcnow()
+            new_rows = []
+            for sku in chunk:
+                values = latest[sku].to_dict()
+                row = existing.get(sku)
+                if row is None:
+                    new_rows.append({**values, "updated_at": now})
+                    continue
+                changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+                if not changed:
+                    unchanged += 1
+                    continue
+                for name, value in changed.items():
+                    setattr(row, name, value)
+                row.updated_at = now
+                updated += 1
+            if new_rows:
+                session.execute(insert(Product), new_rows)
+                inserted += len(new_rows)
+            session.flush()
+    return UpsertResult(inserted=inserted, updated=updated, unchanged=unchanged)
 
 
 def load_demo_store(factory: sessionmaker[Session], store: DemoStore, say: Say = print) -> dict[str, int]:
