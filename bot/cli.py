@@ -127,7 +127,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         return main(ChatBenchArgs(sessions=args.sessions, rounds=args.rounds, json_out=args.json,
                                   max_tokens=args.max_tokens))
-    _say(f"error: benchmark {args.name!r} is not available yet; available: chat")
+    if args.name == "retrieval":
+        from bot.bench.retrieval import RetrievalBenchArgs
+        from bot.bench.retrieval import main as retrieval_main
+
+        return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
+    _say(f"error: benchmark {args.name!r} is not available yet; available: chat, retrieval")
     return 2
 
 
@@ -175,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sessions", type=int, default=1, help="concurrent chat sessions")
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
     bench.add_argument("--max-tokens", type=int, default=64)
+    bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
     bench.set_defaults(fn=cmd_bench)
     return parser
 

@@ -41,3 +41,19 @@ class Encoder:
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode product texts in batches, optionally with a progress bar."""
         return self._encode(texts, 64, progress)
+
+
+def encode_cached(encoder: Encoder, texts: Sequence[str], cache_dir: Path, progress: bool = False) -> np.ndarray:
+    """Encode documents once; later calls with the same texts read the vectors from disk."""
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:20]
+    path = cache_dir / f"vectors-{len(texts)}-{digest}.npy"
+    if path.is_file():
+        return np.load(path)
+    vectors = encoder.encode_documents(texts, progress=progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors

@@ -52,6 +52,11 @@ ONLINE_RETAIL_STOCK = 100
 # gift vouchers (gift_0001_20) and a handful of DCGS* web-shop codes.
 _PRODUCT_CODE = re.compile(r"\d{5}")
 
+
+def is_product_code(stock_code: str) -> bool:
+    """Whether an Online Retail StockCode names a product (postage, fees and manual lines do not)."""
+    return bool(_PRODUCT_CODE.match(stock_code.strip()))
+
 # First match wins; a description that matches none is "Home & Gifts".
 ONLINE_RETAIL_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Seasonal & Party", ("CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "SNOWFLAKE", "BAUBLE",

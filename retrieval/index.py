@@ -1,14 +1,19 @@
 """FAISS inner-product index over product embeddings, keyed by SKU.
 
-Vectors live in an ``IndexIDMap2`` so each product keeps a stable int64 id;
-filter metadata (price, category, brand, stock) lives in numpy arrays beside
-it, so a filter becomes a FAISS id selector and never drops results that a
-post-filter would.
+Each product keeps a stable int64 id (its slot). Below ``exact_below``
+products the index is exact (``IndexIDMap2`` over ``IndexFlatIP``); above it,
+an ``IndexIVFFlat`` whose ``nprobe`` is tuned at build time until recall@10
+against exact search reaches the target. Filter metadata (price, category,
+brand, stock) lives in numpy arrays beside it, so a filter becomes a FAISS id
+selector; a very selective filter is answered exactly over the allowed
+vectors. Either way a filter never returns fewer than k results when k
+products match.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,8 +42,30 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the index is chosen and tuned."""
+
+    exact_below: int = 200_000
+    target_recall: float = 0.96
+    exact_subset_max: int = 20_000
+    tune_queries: int = 300
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target_recall <= 1 or self.exact_below < 1:
+            raise ValueError("invalid index config")
+
+
+def _ivf(dim: int, n: int) -> faiss.IndexIVFFlat:
+    nlist = 2 ** max(4, round(math.log2(2 * math.sqrt(n))))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return ivf
+
+
 class ProductIndex:
-    """Exact inner-product search with filters, incremental updates and persistence.
+    """Inner-product search with filters, incremental updates and persistence.
 
     Args:
         dim: embedding dimension.
@@ -46,7 +73,9 @@ class ProductIndex:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.nprobe = 0  # 0 = exact index
+        self.config = IndexConfig()
         self.docs: list[ProductDoc | None] = []
         self.slot_of: dict[str, int] = {}
         self.price = np.zeros(0, dtype=np.float32)
@@ -58,6 +87,50 @@ class ProductIndex:
 
     def __len__(self) -> int:
         return len(self.slot_of)
+
+    @property
+    def kind(self) -> str:
+        return "flat" if self.nprobe == 0 else f"ivf{self.index.nlist}"
+
+    @classmethod
+    def build(cls, docs: Sequence[ProductDoc], vectors: np.ndarray, config: IndexConfig | None = None,
+              seed: int = 0) -> ProductIndex:
+        """Build the index that fits the catalog size (exact, or IVF tuned to the recall target)."""
+        config = config or IndexConfig()
+        self = cls(vectors.shape[1])
+        self.config = config
+        n = len(docs)
+        if n >= config.exact_below:
+            rng = np.random.default_rng(seed)
+            ivf = _ivf(self.dim, n)
+            sample = vectors[rng.choice(n, size=min(n, 64 * ivf.nlist), replace=False)]
+            ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+            self.index = ivf
+            self.nprobe = 16
+        self.upsert(docs, vectors)
+        if self.nprobe:
+            self.tune(vectors[np.random.default_rng(seed + 1).choice(n, config.tune_queries, replace=False)],
+                      vectors)
+        return self
+
+    def tune(self, queries: np.ndarray, vectors: np.ndarray, k: int = 10) -> float:
+        """Pick the smallest ``nprobe`` whose recall@k against exact search meets the target."""
+        flat = faiss.IndexFlatIP(self.dim)
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        noisy = queries + np.random.default_rng(7).normal(0, 0.02, queries.shape).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        _, truth = flat.search(noisy, k)
+        del flat
+        recall = 0.0
+        for nprobe in (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512):
+            if nprobe > self.index.nlist:
+                break
+            self.nprobe = nprobe
+            _, got = self.index.search(noisy, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            recall = float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth, strict=True)]))
+            if recall >= self.config.target_recall:
+                break
+        return recall
 
     def __contains__(self, sku: str) -> bool:
         return sku in self.slot_of
@@ -149,17 +222,35 @@ class ProductIndex:
         if k <= 0 or not self.slot_of:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        params = None
-        if filters is not None and not filters.empty:
-            allowed = np.flatnonzero(self.mask(filters)).astype(np.int64)
-            if allowed.size == 0:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            k = min(k, int(allowed.size))
-        k = min(k, self.index.ntotal)
-        scores, ids = self.index.search(q, k, params=params)
+        if filters is None or filters.empty:
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe) if self.nprobe else None
+            scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
+            return self._hits(scores[0], ids[0])
+        allowed = np.flatnonzero(self.mask(filters)).astype(np.int64)
+        if allowed.size == 0:
+            return []
+        k = min(k, int(allowed.size))
+        if self.nprobe == 0:
+            sel = faiss.IDSelectorBatch(allowed)
+            scores, ids = self.index.search(q, k, params=faiss.SearchParameters(sel=sel))
+            return self._hits(scores[0], ids[0])
+        if allowed.size <= self.config.exact_subset_max:
+            exact = self.index.reconstruct_batch(allowed) @ q[0]
+            top = np.argsort(-exact)[:k]
+            return self._hits(exact[top], allowed[top])
+        fraction = allowed.size / max(len(self.slot_of), 1)
+        nprobe = min(self.index.nlist, math.ceil(self.nprobe / fraction))
+        sel = faiss.IDSelectorBatch(allowed)
+        for probe in (nprobe, self.index.nlist):
+            scores, ids = self.index.search(q, k, params=faiss.SearchParametersIVF(sel=sel, nprobe=probe))
+            hits = self._hits(scores[0], ids[0])
+            if len(hits) >= k:
+                break
+        return hits
+
+    def _hits(self, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
         hits = []
-        for score, slot in zip(scores[0], ids[0], strict=True):
+        for score, slot in zip(scores, ids, strict=True):
             doc = self.docs[slot] if slot >= 0 else None
             if doc is not None:
                 hits.append(Hit(doc, float(score)))
@@ -177,7 +268,7 @@ class ProductIndex:
             for doc in self.docs:
                 fh.write(json.dumps(doc.to_dict() if doc else None) + "\n")
         with tmp[META_FILE].open("wb") as fh:
-            np.savez(fh, dim=np.array([self.dim]))
+            np.savez(fh, dim=np.array([self.dim]), nprobe=np.array([self.nprobe]))
         for name, path in tmp.items():
             os.replace(path, directory / name)
 
@@ -187,9 +278,10 @@ class ProductIndex:
         files = [directory / n for n in (INDEX_FILE, META_FILE, DOCS_FILE)]
         if not all(f.is_file() for f in files):
             raise IndexError_(f"no product index in {directory}; run `aisle index build`")
-        dim = int(np.load(files[1])["dim"][0])
-        self = cls(dim)
+        meta = np.load(files[1])
+        self = cls(int(meta["dim"][0]))
         self.index = faiss.read_index(str(files[0]))
+        self.nprobe = int(meta["nprobe"][0]) if "nprobe" in meta else 0
         with files[2].open() as fh:
             docs = [json.loads(line) for line in fh]
         self.docs = [None] * len(docs)

@@ -82,3 +82,50 @@ def test_save_and_load_round_trip(index: ProductIndex, encoder: Encoder, tmp_pat
 def test_missing_index_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(IndexError_, match="aisle index build"):
         ProductIndex.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def ivf_parts(demo_store: DemoStore, encoder: Encoder) -> tuple[list, np.ndarray]:  # type: ignore[type-arg]
+    docs = demo_store.products
+    return docs, encoder.encode_documents([p.embedding_text() for p in docs])
+
+
+def test_large_catalogs_get_an_ivf_index_tuned_to_the_recall_target(ivf_parts, encoder: Encoder) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.index import IndexConfig
+
+    docs, vectors = ivf_parts
+    ivf = ProductIndex.build(docs, vectors, IndexConfig(exact_below=500, target_recall=0.95, tune_queries=200))
+    flat = ProductIndex.build(docs, vectors, IndexConfig(exact_below=10_000))
+    assert ivf.kind.startswith("ivf") and flat.kind == "flat"
+    queries = encoder.encode_query(["trail shoes for mud", "espresso machine", "dog bed for a big dog",
+                                    "warm down jacket", "kids science kit", "led bike light"])
+    recall = np.mean([len({h.product.sku for h in ivf.search(q, 10)} & {h.product.sku for h in flat.search(q, 10)}) / 10
+                      for q in queries])
+    assert recall >= 0.9
+
+
+@pytest.mark.parametrize("exact_subset_max", [0, 20_000])
+def test_ivf_filters_still_return_k(ivf_parts, encoder: Encoder, exact_subset_max: int) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.index import IndexConfig
+
+    docs, vectors = ivf_parts
+    ivf = ProductIndex.build(docs, vectors, IndexConfig(exact_below=500, exact_subset_max=exact_subset_max))
+    f = Filters(categories=("Pet Supplies",), max_price=40.0)
+    matching = int(ivf.mask(f).sum())
+    hits = ivf.search(encoder.encode_query("running shoes"), 10, f)
+    assert len(hits) == min(10, matching) and all(h.product.category == "Pet Supplies" for h in hits)
+
+
+def test_ivf_updates_and_persists(ivf_parts, encoder: Encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.index import IndexConfig
+
+    docs, vectors = ivf_parts
+    ivf = ProductIndex.build(docs, vectors, IndexConfig(exact_below=500))
+    q = encoder.encode_query("cast iron skillet")
+    top = ivf.search(q, 1)[0].product
+    ivf.upsert([replace(top, price=1.0)], None)
+    assert ivf.search(q, 1, Filters(max_price=1.5))[0].product.sku == top.sku
+    ivf.save(tmp_path)
+    again = ProductIndex.load(tmp_path)
+    assert again.kind == ivf.kind and again.nprobe == ivf.nprobe
+    assert [h.product.sku for h in again.search(q, 5)] == [h.product.sku for h in ivf.search(q, 5)]
