@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Discourages loops in small models.")
 
     retrieve_k: int = Field(5, ge=1, le=20, description="Products retrieved per turn.")
+    personalize: bool = Field(True, description="Rank products by the shopper's profile.")
     history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")
     max_message_chars: int = Field(4000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=1024)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
-from bot.models import Message, Role
+from bot.models import Conversation, Message, Role
+from bot.personalize import Personalizer
 from bot.prompts import Turn, build_messages, stock_phrase
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
@@ -107,11 +108,13 @@ class Dialogue:
         search: ProductSearch,
         llm: LLMBackend,
         config: DialogueConfig,
+        personalizer: Personalizer | None = None,
     ) -> None:
         self.factory = factory
         self.search = search
         self.llm = llm
         self.config = config
+        self.personalizer = personalizer
 
     def validate(self, text: str) -> str:
         text = text.strip()
@@ -125,16 +128,32 @@ class Dialogue:
         return text
 
     def _save_shopper(self, conversation_id: int, text: str, client_id: str | None
-                      ) -> tuple[Message, bool, list[Message]]:
+                      ) -> tuple[Message, bool, list[Message], int]:
         with self.factory() as session, session.begin():
+            user_id = session.get_one(Conversation, conversation_id).user_id
             if client_id and (old := crud.find_by_client_id(
                     session, conversation_id=conversation_id, client_id=client_id)):
-                return old, True, []
+                return old, True, [], user_id
             history = crud.recent_messages(
                 session, conversation_id=conversation_id, limit=self.config.history_turns)
             msg = crud.add_message(session, conversation_id=conversation_id, role=Role.SHOPPER,
                                    text=text, client_id=client_id)
-        return msg, False, history
+        return msg, False, history, user_id
+
+    def _retrieve(self, user_id: int, text: str, earlier: list[str]
+                  ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
+        """Products for the turn with their scores and reasons, the constraint, and the profile."""
+        found = self.search.search(text, context=earlier, k=self.config.retrieve_k)
+        scores = [h.score for h in found.hits]
+        if self.personalizer is not None:
+            best = found.hits[0].score if found.hits else 0.0
+            mine = self.personalizer.recommend(user_id, found.query, best, self.config.retrieve_k, found.filters)
+            if not mine.profile.cold and mine.recommendations:
+                recs = mine.recommendations
+                return ([r.product for r in recs], [r.score for r in recs], [r.reason for r in recs],
+                        found.filters.describe(), mine.profile.describe())
+        return ([h.product for h in found.hits], scores, ["relevance"] * len(scores),
+                found.filters.describe(), None)
 
     def _save_reply(self, message_id: int, text: str, meta: dict[str, Any]) -> Message:
         with self.factory() as session, session.begin():
@@ -156,7 +175,7 @@ class Dialogue:
             TurnRejected: for an empty or oversized message (nothing is stored).
         """
         text = self.validate(text)
-        shopper, duplicate, history = await asyncio.to_thread(
+        shopper, duplicate, history, user_id = await asyncio.to_thread(
             self._save_shopper, conversation_id, text, client_id)
         yield MessageSaved(shopper, duplicate)
         if duplicate:
@@ -164,21 +183,22 @@ class Dialogue:
 
         started = time.perf_counter()
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        found = await asyncio.to_thread(
-            self.search.search, text, context=earlier, k=self.config.retrieve_k)
-        products = [h.product for h in found.hits]
+        products, scores, reasons, constraint, profile = await asyncio.to_thread(
+            self._retrieve, user_id, text, earlier)
         retrieval_ms = (time.perf_counter() - started) * 1000
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
         messages = build_messages(
             store_name=self.config.store_name, history=turns, text=text, products=products,
-            constraint=found.filters.describe(),
+            constraint=constraint, profile=profile,
         )
         meta: dict[str, Any] = {
             "status": "streaming",
             "retrieved_skus": [p.sku for p in products],
-            "retrieval_scores": [round(h.score, 4) for h in found.hits],
-            "filters": found.filters.describe(),
+            "retrieval_scores": [round(s, 4) for s in scores],
+            "reasons": reasons,
+            "filters": constraint,
+            "profile": profile,
             "model": self.llm.model_name,
             "adapter": self.config.adapter,
             "backend": self.llm.name,

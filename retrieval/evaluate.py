@@ -32,16 +32,14 @@ from retrieval.profile import (
     category_price_cuts,
 )
 from retrieval.recommend import (
+    POSITIVE,
     RankWeights,
     SignalTables,
     blend,
-    cooccurrence_matrix,
     features,
+    fit_tables,
     random_weights,
 )
-from retrieval.sequence import Item2Vec
-
-POSITIVE = ("purchase", "cart")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,30 +81,19 @@ def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int = 10) -> float
 def make_split(data: Dataset, vectors: np.ndarray, cutoff: datetime, horizon: timedelta,
                min_test_users: int = 20) -> Split:
     """Fit the signal tables on events before ``cutoff`` and collect the held-out purchases."""
-    skus = [p.sku for p in data.products]
-    pos = {s: i for i, s in enumerate(skus)}
-    before = [e for e in data.events if e.at < cutoff and e.sku in pos]
-    after = [e for e in data.events if cutoff <= e.at < cutoff + horizon and e.type == "purchase" and e.sku in pos]
-    popularity = np.zeros(len(skus))
-    baskets: dict[str, list[int]] = defaultdict(list)
-    sequences: dict[str, list[int]] = defaultdict(list)
+    known = {p.sku for p in data.products}
+    before = sorted((e for e in data.events if e.at < cutoff and e.sku in known), key=lambda e: e.at)
+    tables = fit_tables(data.products, vectors, [(e.user, e.sku, e.type, e.basket) for e in before])
     histories: dict[str, list[LoggedEvent]] = defaultdict(list)
-    for e in sorted(before, key=lambda e: e.at):
+    for e in before:
         histories[e.user].append(e)
-        if e.type in POSITIVE:
-            baskets[e.basket].append(pos[e.sku])
-            sequences[e.user].append(pos[e.sku])
-        if e.type == "purchase":
-            popularity[pos[e.sku]] += 1
     relevant: dict[str, set[int]] = defaultdict(set)
-    for e in after:
-        if e.user in histories:
-            relevant[e.user].add(pos[e.sku])
+    for e in data.events:
+        if (cutoff <= e.at < cutoff + horizon and e.type == "purchase" and e.sku in known
+                and e.user in histories):
+            relevant[e.user].add(tables.position[e.sku])
     if len(relevant) < min_test_users:
         raise ValueError(f"{data.name}: only {len(relevant)} shoppers with held-out purchases after {cutoff}")
-    tables = SignalTables(skus, data.products, vectors, popularity,
-                          cooccurrence_matrix(list(baskets.values()), len(skus)),
-                          Item2Vec(len(skus)).fit(list(sequences.values())))
     return Split(tables, dict(histories), dict(relevant), cutoff)
 
 

@@ -84,6 +84,37 @@ def cooccurrence_matrix(baskets: Sequence[Sequence[int]], n_items: int) -> spars
     return (inv @ c @ inv).tocsr()
 
 
+POSITIVE = ("purchase", "cart")
+
+
+def fit_tables(products: Sequence[ProductDoc], vectors: np.ndarray,
+               events: Sequence[tuple[str, str, str, str]]) -> SignalTables:
+    """Learn popularity, co-occurrence and item2vec from time-ordered events.
+
+    Args:
+        products: the catalog, in the order of ``vectors``.
+        vectors: product embeddings.
+        events: ``(user, sku, type, basket)`` tuples, oldest first.
+    """
+    skus = [p.sku for p in products]
+    pos = {s: i for i, s in enumerate(skus)}
+    popularity = np.zeros(len(skus))
+    baskets: dict[str, list[int]] = defaultdict(list)
+    sequences: dict[str, list[int]] = defaultdict(list)
+    for user, sku, kind, basket in events:
+        i = pos.get(sku)
+        if i is None:
+            continue
+        if kind in POSITIVE:
+            baskets[basket].append(i)
+            sequences[user].append(i)
+        if kind == "purchase":
+            popularity[i] += 1
+    return SignalTables(skus, list(products), vectors, popularity,
+                        cooccurrence_matrix(list(baskets.values()), len(skus)),
+                        Item2Vec(len(skus)).fit(list(sequences.values())))
+
+
 def features(
     profile: ShopperProfile,
     tables: SignalTables,

@@ -16,6 +16,7 @@ from retrieval.query import Filters, parse_filters
 class SearchResult:
     hits: list[Hit]
     filters: Filters
+    query: np.ndarray
 
 
 class ProductSearch:
@@ -54,4 +55,5 @@ class ProductSearch:
                 if not filters.empty:
                     break
                 filters = parse_filters(earlier)
-        return SearchResult(self.index.search(self.query_vector(text, context), k, filters), filters)
+        query = self.query_vector(text, context)
+        return SearchResult(self.index.search(query, k, filters), filters, query)

@@ -17,6 +17,7 @@ from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.model_store import encoder_dir
+from bot.personalize import Personalizer
 from bot.store import open_index
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
@@ -47,9 +48,10 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         factory = session_factory(engine)
         encoder = await asyncio.to_thread(Encoder, encoder_dir())
         index = await asyncio.to_thread(open_index, factory, encoder, settings.index_dir, log.info)
+        personalizer = (await asyncio.to_thread(Personalizer, factory, index)) if settings.personalize else None
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
         dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                            config=dialogue_config(settings))
+                            config=dialogue_config(settings), personalizer=personalizer)
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),

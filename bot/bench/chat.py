@@ -126,7 +126,7 @@ def _rebuild_prompt(factory: Any, settings: Any, question: str, meta: dict[str, 
         rows = {p.sku: to_doc(p) for p in s.scalars(select(Product).where(Product.sku.in_(meta["retrieved_skus"])))}
     products = [rows[sku] for sku in meta["retrieved_skus"]]
     return build_messages(store_name=settings.store_name, history=[], text=question, products=products,
-                          constraint=meta.get("filters", ""))
+                          constraint=meta.get("filters", ""), profile=meta.get("profile"))
 
 
 async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""Personalization from the store's SQL behaviour log: shopper profiles and recommendations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Event, Product, User
+from retrieval.index import ProductIndex
+from retrieval.profile import BehaviourEvent, ShopperProfile, build_profile, category_price_cuts
+from retrieval.query import Filters
+from retrieval.recommend import RankWeights, Recommendation, Recommender, fit_tables
+
+SPECIFIC_QUERY = 0.35
+"""Below this best similarity a question names no product ("what would you recommend?")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Personalized:
+    profile: ShopperProfile
+    recommendations: list[Recommendation]
+
+
+class Personalizer:
+    """Learns catalog-wide signals once from the events table; builds profiles per turn."""
+
+    def __init__(self, factory: sessionmaker[Session], index: ProductIndex,
+                 weights: RankWeights | None = None) -> None:
+        self.factory = factory
+        self.index = index
+        docs = [d for d in index.docs if d is not None]
+        vectors = index.index.reconstruct_batch(np.array([index.slot_of[d.sku] for d in docs], dtype=np.int64))
+        with factory() as s:
+            rows = s.execute(
+                select(User.external_id, Product.sku, Event.type, Event.session)
+                .join(User, User.id == Event.user_id).join(Product, Product.id == Event.product_id)
+                .order_by(Event.created_at)
+            ).all()
+        self.tables = fit_tables(docs, vectors, [(u, sku, t.value, sess or u) for u, sku, t, sess in rows])
+        self.recommender = Recommender(index, self.tables, weights)
+        self.products = {d.sku: d for d in docs}
+        self.price_cuts = category_price_cuts(docs)
+
+    def profile(self, user_id: int, now: datetime | None = None) -> ShopperProfile:
+        """The shopper's profile from their events (cold when they opted out or have none)."""
+        with self.factory() as s:
+            user = s.get(User, user_id)
+            if user is None or not user.consent_personalization:
+                return build_profile([], {}, lambda _: None, now or datetime.now(UTC))
+            rows = s.execute(
+                select(Product.sku, Event.type, Event.created_at)
+                .join(Product, Product.id == Event.product_id).where(Event.user_id == user_id)
+            ).all()
+        events = [BehaviourEvent(sku, t.value, at if at.tzinfo else at.replace(tzinfo=UTC)) for sku, t, at in rows]
+        if now is None:
+            now = max((e.at for e in events), default=datetime.now(UTC))
+        t = self.tables
+        return build_profile(events, self.products,
+                             lambda sku: t.vectors[t.position[sku]] if sku in t.position else None,
+                             now, price_cuts=self.price_cuts)
+
+    def recommend(self, user_id: int, query: np.ndarray, best_score: float, k: int,
+                  filters: Filters | None) -> Personalized:
+        """Recommendations for this shopper; a vague question is ranked by the profile alone."""
+        profile = self.profile(user_id)
+        history = [self.tables.position[s] for s, w in profile.item_weights.items()
+                   if w > 0 and s in self.tables.position]
+        q = query if best_score >= SPECIFIC_QUERY else None
+        return Personalized(profile, self.recommender.recommend(q, profile, k, filters, history))
