@@ -106,6 +106,28 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segments(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from bot.personalize import Personalizer
+    from retrieval.index import ProductIndex
+
+    personalizer = Personalizer(_factory(), ProductIndex.load(get_settings().index_dir), segments=args.k)
+    if personalizer.segments is None:
+        _say(f"error: too few shoppers with history for {args.k} segments")
+        return 2
+    rows = []
+    for seg in personalizer.segments.segments:
+        cats = ", ".join(f"{c} {share:.0%}" for c, share in seg.categories)
+        brands = ", ".join(b for b, _ in seg.brands) or "-"
+        print(f"segment {seg.id}: {seg.name}  ({seg.size} shoppers)\n  categories: {cats}\n"
+              f"  price band: {seg.price_band or '-'}\n  brands: {brands}")
+        rows.append({"id": seg.id, "name": seg.name, "size": seg.size, "categories": seg.categories,
+                     "price_band": seg.price_band, "brands": seg.brands})
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -168,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="product index").add_subparsers(dest="action", required=True)
     index.add_parser("build", help="embed the catalog and build the FAISS index").set_defaults(fn=cmd_index_build)
+
+    segs = sub.add_parser("segments", help="group shoppers into segments and show their traits")
+    segs.add_argument("--k", type=int, default=6, help="number of segments")
+    segs.add_argument("--json", type=Path, help="also write the segments as JSON")
+    segs.set_defaults(fn=cmd_segments)
 
     serve = sub.add_parser("serve", help="serve the storefront, widget and chat socket")
     serve.add_argument("--host")

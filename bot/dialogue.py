@@ -151,7 +151,7 @@ class Dialogue:
             if not mine.profile.cold and mine.recommendations:
                 recs = mine.recommendations
                 return ([r.product for r in recs], [r.score for r in recs], [r.reason for r in recs],
-                        found.filters.describe(), mine.profile.describe())
+                        found.filters.describe(), mine.describe())
         return ([h.product for h in found.hits], scores, ["relevance"] * len(scores),
                 found.filters.describe(), None)
 

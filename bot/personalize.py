@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,36 +15,69 @@ from retrieval.index import ProductIndex
 from retrieval.profile import BehaviourEvent, ShopperProfile, build_profile, category_price_cuts
 from retrieval.query import Filters
 from retrieval.recommend import RankWeights, Recommendation, Recommender, fit_tables
+from retrieval.segments import Segment, SegmentModel
 
 SPECIFIC_QUERY = 0.35
 """Below this best similarity a question names no product ("what would you recommend?")."""
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Personalized:
     profile: ShopperProfile
     recommendations: list[Recommendation]
+    segment: Segment | None = None
+
+    def describe(self) -> str:
+        """The profile in words, with the segment when there is one."""
+        text = self.profile.describe()
+        return f"{text}; segment: {self.segment.name}" if self.segment else text
 
 
 class Personalizer:
     """Learns catalog-wide signals once from the events table; builds profiles per turn."""
 
     def __init__(self, factory: sessionmaker[Session], index: ProductIndex,
-                 weights: RankWeights | None = None) -> None:
+                 weights: RankWeights | None = None, segments: int = 6) -> None:
         self.factory = factory
         self.index = index
         docs = [d for d in index.docs if d is not None]
         vectors = index.index.reconstruct_batch(np.array([index.slot_of[d.sku] for d in docs], dtype=np.int64))
         with factory() as s:
             rows = s.execute(
-                select(User.external_id, Product.sku, Event.type, Event.session)
+                select(User.external_id, Product.sku, Event.type, Event.session, Event.created_at)
                 .join(User, User.id == Event.user_id).join(Product, Product.id == Event.product_id)
                 .order_by(Event.created_at)
             ).all()
-        self.tables = fit_tables(docs, vectors, [(u, sku, t.value, sess or u) for u, sku, t, sess in rows])
+        self.tables = fit_tables(docs, vectors, [(u, sku, t.value, sess or u) for u, sku, t, sess, _ in rows])
         self.recommender = Recommender(index, self.tables, weights)
         self.products = {d.sku: d for d in docs}
         self.price_cuts = category_price_cuts(docs)
+        self.segments: SegmentModel | None = None
+        self.segment_of: dict[str, int] = {}
+        by_user: dict[str, list[BehaviourEvent]] = defaultdict(list)
+        for u, sku, t, _, at in rows:
+            by_user[u].append(BehaviourEvent(sku, t.value, _aware(at)))
+        profiles = {u: self._build(events) for u, events in by_user.items()}
+        model = SegmentModel(sorted({d.category for d in docs}), k=segments)
+        if sum(not p.cold for p in profiles.values()) >= 10 * segments:
+            self.segment_of = model.fit(profiles)
+            self.segments = model
+
+    def _build(self, events: list[BehaviourEvent], now: datetime | None = None) -> ShopperProfile:
+        if now is None:
+            now = max((e.at for e in events), default=datetime.now(UTC))
+        t = self.tables
+        return build_profile(events, self.products,
+                             lambda sku: t.vectors[t.position[sku]] if sku in t.position else None,
+                             now, price_cuts=self.price_cuts)
+
+    def segment(self, profile: ShopperProfile) -> Segment | None:
+        """The shopper's segment (None when cold or when there are too few shoppers to segment)."""
+        return self.segments.assign(profile) if self.segments else None
 
     def profile(self, user_id: int, now: datetime | None = None) -> ShopperProfile:
         """The shopper's profile from their events (cold when they opted out or have none)."""
@@ -55,13 +89,7 @@ class Personalizer:
                 select(Product.sku, Event.type, Event.created_at)
                 .join(Product, Product.id == Event.product_id).where(Event.user_id == user_id)
             ).all()
-        events = [BehaviourEvent(sku, t.value, at if at.tzinfo else at.replace(tzinfo=UTC)) for sku, t, at in rows]
-        if now is None:
-            now = max((e.at for e in events), default=datetime.now(UTC))
-        t = self.tables
-        return build_profile(events, self.products,
-                             lambda sku: t.vectors[t.position[sku]] if sku in t.position else None,
-                             now, price_cuts=self.price_cuts)
+        return self._build([BehaviourEvent(sku, t.value, _aware(at)) for sku, t, at in rows], now)
 
     def recommend(self, user_id: int, query: np.ndarray, best_score: float, k: int,
                   filters: Filters | None) -> Personalized:
@@ -70,4 +98,5 @@ class Personalizer:
         history = [self.tables.position[s] for s, w in profile.item_weights.items()
                    if w > 0 and s in self.tables.position]
         q = query if best_score >= SPECIFIC_QUERY else None
-        return Personalized(profile, self.recommender.recommend(q, profile, k, filters, history))
+        recs = self.recommender.recommend(q, profile, k, filters, history)
+        return Personalized(profile, recs, self.segment(profile))

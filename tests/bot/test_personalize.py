@@ -16,7 +16,9 @@ def test_profiles_come_from_sql_behaviour_and_change_what_is_offered(factory, in
     for name, category in PERSONAS.items():
         profile = personalizer.profile(ids[name])
         assert category.lower() in profile.describe()
-        recs = personalizer.recommend(ids[name], vague, 0.2, 5, Filters()).recommendations
+        mine = personalizer.recommend(ids[name], vague, 0.2, 5, Filters())
+        recs = mine.recommendations
+        assert mine.segment is not None and mine.describe().endswith(f"segment: {mine.segment.name}")
         assert len(recs) == 5 and sum(r.product.category == category for r in recs) >= 3
         offered[name] = {r.product.sku for r in recs}
     assert offered["runner"] != offered["cook"]
