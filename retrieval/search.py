@@ -1,7 +1,13 @@
-"""Product search for a chat turn: hard filters from the text, dense ranking with context."""
+"""Product search for a chat turn: hard filters from the text, dense + BM25 fused by rank.
+
+Dense retrieval (MiniLM + FAISS) finds what the shopper means; BM25 finds the
+exact SKUs, model numbers and brands an embedding can miss. The two ranked
+lists are fused with reciprocal rank fusion.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,7 +15,10 @@ import numpy as np
 
 from retrieval.embed import Encoder
 from retrieval.index import Hit, ProductIndex
+from retrieval.lexical import LexicalIndex
 from retrieval.query import Filters, parse_filters
+
+SKU_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +37,16 @@ class ProductSearch:
         context_weight: weight of the earlier messages in the query vector.
     """
 
-    def __init__(self, index: ProductIndex, encoder: Encoder, context_weight: float = 0.3) -> None:
+    def __init__(self, index: ProductIndex, encoder: Encoder, context_weight: float = 0.3,
+                 lexical: bool = True, rrf_k: int = 60, pool: int = 50) -> None:
         if not 0 <= context_weight < 1:
             raise ValueError("context_weight must be in [0, 1)")
         self.index = index
         self.encoder = encoder
         self.context_weight = context_weight
+        self.lexical = LexicalIndex(index.docs) if lexical else None
+        self.rrf_k = rrf_k
+        self.pool = pool
 
     def query_vector(self, text: str, context: Sequence[str] = ()) -> np.ndarray:
         vectors = self.encoder.encode_query([text, *context[-2:]])
@@ -56,4 +69,47 @@ class ProductSearch:
                     break
                 filters = parse_filters(earlier)
         query = self.query_vector(text, context)
-        return SearchResult(self.index.search(query, k, filters), filters, query)
+        dense = self.index.search(query, max(k, self.pool) if self.lexical else k, filters)
+        if self.lexical is None:
+            return SearchResult(dense, filters, query)
+        if self.lexical.size != len(self.index.docs):
+            self.lexical.rebuild(self.index.docs)
+        mask = None if filters.empty else self.index.mask(filters)
+        lexical = self.lexical.search(text, self.pool, mask)
+        pinned = [s for s in self.named_skus(text) if mask is None or mask[self.index.slot_of[s]]]
+        return SearchResult(self.fuse(dense, lexical, query, k, pinned), filters, query)
+
+    def named_skus(self, text: str) -> list[str]:
+        """Catalog SKUs written verbatim in the text, in order of mention."""
+        found = []
+        for raw in SKU_TOKEN.findall(text):
+            token = raw.rstrip("._-")
+            sku = token.upper()
+            if sku in self.index.slot_of and sku not in found:
+                found.append(sku)
+            elif token in self.index.slot_of and token not in found:
+                found.append(token)
+        return found
+
+    def fuse(self, dense: list[Hit], lexical: list[tuple[int, float]], query: np.ndarray, k: int,
+             pinned: Sequence[str] = ()) -> list[Hit]:
+        """Reciprocal rank fusion, after any SKUs the shopper named; hits keep their dense score."""
+        fused: dict[str, float] = {}
+        by_sku: dict[str, Hit] = {}
+        for n, sku in enumerate(pinned):
+            doc = self.index.get(sku)
+            if doc is not None:
+                fused[sku] = 10.0 - n
+                by_sku[sku] = Hit(doc, float(self.index.vector(sku) @ query))
+        for rank, hit in enumerate(dense):
+            fused[hit.product.sku] = fused.get(hit.product.sku, 0.0) + 1 / (self.rrf_k + rank + 1)
+            by_sku.setdefault(hit.product.sku, hit)
+        for rank, (slot, _) in enumerate(lexical):
+            doc = self.index.docs[slot]
+            if doc is None:
+                continue
+            fused[doc.sku] = fused.get(doc.sku, 0.0) + 1 / (self.rrf_k + rank + 1)
+            if doc.sku not in by_sku:
+                by_sku[doc.sku] = Hit(doc, float(self.index.vector(doc.sku) @ query))
+        order = sorted(fused, key=lambda s: -fused[s])[:k]
+        return [by_sku[s] for s in order]
