@@ -150,6 +150,7 @@ class Dialogue:
             mine = self.personalizer.recommend(user_id, found.query, best, self.config.retrieve_k, found.filters)
             if not mine.profile.cold and mine.recommendations:
                 recs = mine.recommendations
+                self.personalizer.shown([r.product.sku for r in recs])
                 return ([r.product for r in recs], [r.score for r in recs], [r.reason for r in recs],
                         found.filters.describe(), mine.describe())
         return ([h.product for h in found.hits], scores, ["relevance"] * len(scores),

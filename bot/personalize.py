@@ -14,8 +14,18 @@ from bot.models import Event, Product, User
 from retrieval.index import ProductIndex
 from retrieval.profile import BehaviourEvent, ShopperProfile, build_profile, category_price_cuts
 from retrieval.query import Filters
-from retrieval.recommend import RankWeights, Recommendation, Recommender, fit_tables
+from retrieval.recommend import (
+    RankWeights,
+    Recommendation,
+    RecommendConfig,
+    Recommender,
+    ThompsonExplorer,
+    fit_tables,
+)
 from retrieval.segments import Segment, SegmentModel
+
+REWARDS = {"click": 0.5, "cart": 1.0}
+"""What a shopper's reaction to a shown product is worth to the explorer."""
 
 SPECIFIC_QUERY = 0.35
 """Below this best similarity a question names no product ("what would you recommend?")."""
@@ -41,7 +51,7 @@ class Personalizer:
     """Learns catalog-wide signals once from the events table; builds profiles per turn."""
 
     def __init__(self, factory: sessionmaker[Session], index: ProductIndex,
-                 weights: RankWeights | None = None, segments: int = 6) -> None:
+                 weights: RankWeights | None = None, segments: int = 6, explore_slots: int = 1) -> None:
         self.factory = factory
         self.index = index
         docs = [d for d in index.docs if d is not None]
@@ -53,7 +63,14 @@ class Personalizer:
                 .order_by(Event.created_at)
             ).all()
         self.tables = fit_tables(docs, vectors, [(u, sku, t.value, sess or u) for u, sku, t, sess, _ in rows])
-        self.recommender = Recommender(index, self.tables, weights)
+        self.explorer = ThompsonExplorer(prior=(1.0, 20.0))
+        for _, sku, t, _, _ in rows:  # the log seeds the bandit: views are impressions
+            if t.value == "view":
+                self.explorer.update(sku, 0.0)
+            elif t.value in REWARDS:
+                self.explorer.update(sku, REWARDS[t.value], shown=False)
+        self.recommender = Recommender(index, self.tables, weights, self.explorer,
+                                       RecommendConfig(explore_slots=explore_slots))
         self.products = {d.sku: d for d in docs}
         self.price_cuts = category_price_cuts(docs)
         self.segments: SegmentModel | None = None
@@ -100,3 +117,13 @@ class Personalizer:
         q = query if best_score >= SPECIFIC_QUERY else None
         recs = self.recommender.recommend(q, profile, k, filters, history)
         return Personalized(profile, recs, self.segment(profile))
+
+    def shown(self, skus: list[str]) -> None:
+        """Count an impression for each product shown to a shopper."""
+        for sku in skus:
+            self.explorer.update(sku, 0.0)
+
+    def feedback(self, sku: str, event: str) -> None:
+        """Learn from a click or add-to-cart on a shown product."""
+        if event in REWARDS:
+            self.explorer.update(sku, REWARDS[event], shown=False)

@@ -142,6 +142,8 @@ class ChatConnection:
                 ok = await asyncio.to_thread(self._db, self._record_event, frame)
                 if not ok:
                     await self.error("unknown_sku", f"Unknown SKU {frame.sku!r}.")
+                elif self.state.dialogue.personalizer is not None:
+                    self.state.dialogue.personalizer.feedback(frame.sku, frame.event)
             case FeedbackCreate():
                 ok = await asyncio.to_thread(self._db, self._record_feedback, frame)
                 if not ok:

@@ -32,3 +32,17 @@ def test_a_factual_question_gets_the_same_product_for_both(factory, index: Produ
     best = index.search(q, 1)[0]
     tops = [personalizer.recommend(ids[n], q, best.score, 5, Filters()).recommendations[0].product for n in PERSONAS]
     assert tops[0] == tops[1] == best.product
+
+
+def test_clicks_and_carts_teach_the_explorer(factory, index: ProductIndex, encoder: Encoder) -> None:  # type: ignore[no-untyped-def]
+    ids = add_personas(factory)
+    personalizer = Personalizer(factory, index)
+    vague = encoder.encode_query("what would you recommend for me?")
+    recs = personalizer.recommend(ids["runner"], vague, 0.2, 5, Filters()).recommendations
+    assert recs[-1].reason == "explore"
+    sku = recs[-1].product.sku
+    before = personalizer.explorer.mean([sku])[0]
+    personalizer.shown([sku])
+    personalizer.feedback(sku, "cart")
+    personalizer.feedback(sku, "view")  # not a reward
+    assert personalizer.explorer.mean([sku])[0] > before
