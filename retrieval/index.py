@@ -56,6 +56,11 @@ class IndexConfig:
             raise ValueError("invalid index config")
 
 
+def gpu_count() -> int:
+    """GPUs visible to FAISS (always 0 with the faiss-cpu build)."""
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
 def _ivf(dim: int, n: int) -> faiss.IndexIVFFlat:
     nlist = 2 ** max(4, round(math.log2(2 * math.sqrt(n))))
     quantizer = faiss.IndexFlatIP(dim)
@@ -76,6 +81,8 @@ class ProductIndex:
         self.index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.nprobe = 0  # 0 = exact index
         self.config = IndexConfig()
+        self.use_gpu = gpu_count() > 0
+        self._gpu: faiss.Index | None = None  # GPU clone for unfiltered search, rebuilt after writes
         self.docs: list[ProductDoc | None] = []
         self.slot_of: dict[str, int] = {}
         self.price = np.zeros(0, dtype=np.float32)
@@ -181,6 +188,7 @@ class ProductIndex:
             self._set_meta(self.slot_of[doc.sku], doc)
         if vectors is None:
             return
+        self._gpu = None
         ids = np.array([self.slot_of[d.sku] for d in docs], dtype=np.int64)
         self.index.remove_ids(ids)
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
@@ -189,6 +197,7 @@ class ProductIndex:
         """Remove products by SKU; returns how many were present."""
         slots = [self.slot_of.pop(s) for s in skus if s in self.slot_of]
         if slots:
+            self._gpu = None
             ids = np.array(slots, dtype=np.int64)
             self.index.remove_ids(ids)
             self.alive[ids] = False
@@ -223,6 +232,13 @@ class ProductIndex:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if filters is None or filters.empty:
+            if self.use_gpu:
+                if self._gpu is None:
+                    self._gpu = faiss.index_cpu_to_all_gpus(self.index)
+                    if self.nprobe:
+                        faiss.GpuParameterSpace().set_index_parameter(self._gpu, "nprobe", self.nprobe)
+                scores, ids = self._gpu.search(q, min(k, self.index.ntotal))
+                return self._hits(scores[0], ids[0])
             params = faiss.SearchParametersIVF(nprobe=self.nprobe) if self.nprobe else None
             scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
             return self._hits(scores[0], ids[0])

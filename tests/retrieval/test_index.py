@@ -129,3 +129,14 @@ def test_ivf_updates_and_persists(ivf_parts, encoder: Encoder, tmp_path: Path) -
     again = ProductIndex.load(tmp_path)
     assert again.kind == ivf.kind and again.nprobe == ivf.nprobe
     assert [h.product.sku for h in again.search(q, 5)] == [h.product.sku for h in ivf.search(q, 5)]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(__import__("retrieval.index", fromlist=["gpu_count"]).gpu_count() == 0,
+                    reason="FAISS sees no GPU (faiss-cpu build or no device)")
+def test_gpu_search_matches_cpu(index: ProductIndex, encoder: Encoder) -> None:
+    q = encoder.encode_query("noise cancelling headphones")
+    index.use_gpu = False
+    cpu = [h.product.sku for h in index.search(q, 10)]
+    index.use_gpu = True
+    assert [h.product.sku for h in index.search(q, 10)] == cpu
