@@ -8,10 +8,11 @@ export AISLE_HOME ?= $(CURDIR)/var
 INSTALLED := $(VENV)/.installed
 MODELS := $(AISLE_HOME)/models/SmolLM2-135M-Instruct/aisle-prepared.json
 PIPLOG := $(VENV)/pip.log
+INTENT := $(AISLE_HOME)/models/classifiers/.intent-ready
 
 .PHONY: install run test bench lint chromium clean
 
-install: $(INSTALLED) $(MODELS)
+install: $(INSTALLED) $(MODELS) $(INTENT)
 
 $(INSTALLED): pyproject.toml
 	@echo "[install] virtual environment in $(VENV)"
@@ -27,6 +28,11 @@ $(INSTALLED): pyproject.toml
 
 $(MODELS): $(INSTALLED)
 	@$(BIN)/aisle models prepare
+
+$(INTENT): $(MODELS)
+	@ls -d $(AISLE_HOME)/models/classifiers/intent-* >/dev/null 2>&1 || \
+	  $(BIN)/aisle finetune classifier --task intent
+	@mkdir -p $(dir $@) && touch $@
 
 chromium:
 	@command -v chromium >/dev/null || { echo "[install] chromium (Debian package, for the browser tests)"; \
@@ -48,6 +54,7 @@ bench: install
 	@$(BIN)/aisle demo-data --if-empty
 	@$(BIN)/aisle bench chat --sessions 1 --json bench-out/chat-1.json
 	@$(BIN)/aisle bench chat --sessions 32 --json bench-out/chat-32.json
+	@$(BIN)/aisle bench retrieval --json bench-out/retrieval.json
 
 lint: install
 	@$(BIN)/ruff check bot retrieval finetune web tests

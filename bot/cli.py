@@ -128,6 +128,16 @@ def cmd_segments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune_classifier(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from finetune.classifier import ClassifierArgs, main
+
+    settings = get_settings()
+    main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
+                        epochs=args.epochs, max_steps=args.max_steps, sample=args.sample))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -190,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="product index").add_subparsers(dest="action", required=True)
     index.add_parser("build", help="embed the catalog and build the FAISS index").set_defaults(fn=cmd_index_build)
+
+    finetune = sub.add_parser("finetune", help="offline training jobs").add_subparsers(dest="job", required=True)
+    clf = finetune.add_parser("classifier", help="fine-tune the MiniLM BERT classifier")
+    clf.add_argument("--task", choices=["intent"], required=True)
+    clf.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data",
+                     help="the shared datasets folder")
+    clf.add_argument("--epochs", type=int, default=2)
+    clf.add_argument("--max-steps", type=int, help="stop early (smoke runs)")
+    clf.add_argument("--sample", type=int, help="train on this many examples only")
+    clf.set_defaults(fn=cmd_finetune_classifier)
 
     segs = sub.add_parser("segments", help="group shoppers into segments and show their traits")
     segs.add_argument("--k", type=int, default=6, help="number of segments")

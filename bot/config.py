@@ -47,6 +47,17 @@ class Settings(BaseSettings):
 
     retrieve_k: int = Field(5, ge=1, le=20, description="Products retrieved per turn.")
     personalize: bool = Field(True, description="Rank products by the shopper's profile.")
+    signals: bool = Field(True, description="Classify each message (intent); off = no routing by intent.")
+    classifier_dir: Path | None = Field(None, description="Versioned classifiers; default HOME/models/classifiers.")
+    returns_policy: str = Field(
+        "Unused items can be returned within 30 days of delivery for a full refund; start a return "
+        "from your order page and we email a free return label. Refunds reach your card 5-7 days "
+        "after the item arrives back.")
+    delivery_policy: str = Field(
+        "Standard delivery takes 3-5 working days and is free over $50; express delivery takes 1-2 "
+        "working days for $9.95.")
+    cancellation_policy: str = Field(
+        "Orders can be cancelled free of charge until they ship; after that, return them instead.")
     history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")
     max_message_chars: int = Field(4000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=1024)
@@ -89,6 +100,15 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def classifiers_path(self) -> Path:
+        return self.classifier_dir or self.home / "models" / "classifiers"
+
+    @property
+    def policies(self) -> dict[str, str]:
+        return {"returns": self.returns_policy, "delivery": self.delivery_policy,
+                "cancellation": self.cancellation_policy}
 
     @property
     def generator_path(self) -> Path:

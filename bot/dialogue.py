@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,25 @@ from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, U
 from bot.models import Conversation, Message, Role
 from bot.personalize import Personalizer
 from bot.prompts import Turn, build_messages, stock_phrase
+from bot.routing import Route, order_grounding, policy_grounding, route
+from bot.signals import Intent, IntentClassifier
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """What one reply rests on: products (product route) or order/policy facts."""
+
+    products: list[ProductDoc]
+    scores: list[float]
+    reasons: list[str]
+    constraint: str
+    profile: str | None
+    facts: str | None = None
+    opening: str = ""
+    intent: Intent | None = None
+    route: str = "product"
 
 
 class TurnRejected(ValueError):
@@ -42,6 +59,7 @@ class DialogueConfig:
     temperature: float = field(default=0.3, metadata={"help": "Sampling temperature."})
     repetition_penalty: float = field(default=1.1, metadata={"help": "Penalty on repeated tokens."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter name, or base."})
+    policies: Mapping[str, str] = field(default_factory=dict, metadata={"help": "Policy text by topic."})
 
     def __post_init__(self) -> None:
         if self.retrieve_k < 1 or self.max_chars < 1 or self.max_tokens < 1:
@@ -109,12 +127,14 @@ class Dialogue:
         llm: LLMBackend,
         config: DialogueConfig,
         personalizer: Personalizer | None = None,
+        intents: IntentClassifier | None = None,
     ) -> None:
         self.factory = factory
         self.search = search
         self.llm = llm
         self.config = config
         self.personalizer = personalizer
+        self.intents = intents
 
     def validate(self, text: str) -> str:
         text = text.strip()
@@ -139,6 +159,22 @@ class Dialogue:
             msg = crud.add_message(session, conversation_id=conversation_id, role=Role.SHOPPER,
                                    text=text, client_id=client_id)
         return msg, False, history, user_id
+
+    def _ground(self, user_id: int, text: str, earlier: list[str]) -> Grounded:
+        """Route the message by intent and gather the facts the reply must rest on."""
+        intent = self.intents.predict([text])[0] if self.intents is not None else None
+        where = route(text, intent.label if intent else None)
+        if where.kind == "policy" and where.topic not in self.config.policies:
+            where = Route("product")
+        if where.kind == "order":
+            with self.factory() as session:
+                g = order_grounding(session, user_id=user_id, number=where.order_number)
+        elif where.kind == "policy":
+            g = policy_grounding(str(where.topic), dict(self.config.policies))
+        else:
+            products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier)
+            return Grounded(products, scores, reasons, constraint, profile, intent=intent)
+        return Grounded([], [], [], "", None, facts=g.facts, opening=g.opening, intent=intent, route=where.kind)
 
     def _retrieve(self, user_id: int, text: str, earlier: list[str]
                   ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
@@ -184,21 +220,24 @@ class Dialogue:
 
         started = time.perf_counter()
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        products, scores, reasons, constraint, profile = await asyncio.to_thread(
-            self._retrieve, user_id, text, earlier)
+        g = await asyncio.to_thread(self._ground, user_id, text, earlier)
+        products, profile = g.products, g.profile
         retrieval_ms = (time.perf_counter() - started) * 1000
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
         messages = build_messages(
             store_name=self.config.store_name, history=turns, text=text, products=products,
-            constraint=constraint, profile=profile,
+            constraint=g.constraint, profile=profile, facts=g.facts,
         )
         meta: dict[str, Any] = {
             "status": "streaming",
             "retrieved_skus": [p.sku for p in products],
-            "retrieval_scores": [round(s, 4) for s in scores],
-            "reasons": reasons,
-            "filters": constraint,
+            "retrieval_scores": [round(s, 4) for s in g.scores],
+            "reasons": g.reasons,
+            "filters": g.constraint,
+            "route": g.route,
+            "intent": {"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
+            "facts": g.facts,
             "profile": profile,
             "model": self.llm.model_name,
             "adapter": self.config.adapter,
@@ -208,10 +247,14 @@ class Dialogue:
         reply = await asyncio.to_thread(self._reserve_reply, conversation_id, dict(meta))
         request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
                                     temperature=self.config.temperature, model=self.config.adapter,
-                                    repetition_penalty=self.config.repetition_penalty)
+                                    repetition_penalty=self.config.repetition_penalty, prefix=g.opening)
         parts: list[str] = []
         usage: Usage | None = None
         first_token_ms: float | None = None
+        if g.opening:  # the server's own words come first: the real order status or policy
+            parts.append(g.opening)
+            first_token_ms = (time.perf_counter() - started) * 1000
+            yield ReplyDelta(reply.id, g.opening)
         failure: LLMUnavailable | None = None
         stream = self.llm.stream(request)
         try:
@@ -233,7 +276,7 @@ class Dialogue:
 
         if failure is not None:
             yield ReplyFailed("llm_unavailable", str(failure))
-            reply_text = fallback_text(products)
+            reply_text = g.opening + "A human colleague can help you too." if g.opening else fallback_text(products)
             meta.update(status="fallback", error=str(failure)[:500], partial_text="".join(parts))
         else:
             reply_text = "".join(parts).strip()

@@ -46,7 +46,7 @@ class Hit:
 class IndexConfig:
     """How the index is chosen and tuned."""
 
-    exact_below: int = 200_000
+    exact_below: int = 50_000
     target_recall: float = 0.96
     exact_subset_max: int = 20_000
     tune_queries: int = 300
@@ -101,8 +101,17 @@ class ProductIndex:
 
     @classmethod
     def build(cls, docs: Sequence[ProductDoc], vectors: np.ndarray, config: IndexConfig | None = None,
-              seed: int = 0) -> ProductIndex:
-        """Build the index that fits the catalog size (exact, or IVF tuned to the recall target)."""
+              seed: int = 0, queries: np.ndarray | None = None) -> ProductIndex:
+        """Build the index that fits the catalog size (exact, or IVF tuned to the recall target).
+
+        Args:
+            docs: the products.
+            vectors: their embeddings.
+            config: size threshold and recall target.
+            seed: random seed for training and tuning samples.
+            queries: representative query embeddings to tune ``nprobe`` on; by default,
+                points between random pairs of products (harder than the products themselves).
+        """
         config = config or IndexConfig()
         self = cls(vectors.shape[1])
         self.config = config
@@ -116,16 +125,20 @@ class ProductIndex:
             self.nprobe = 16
         self.upsert(docs, vectors)
         if self.nprobe:
-            self.tune(vectors[np.random.default_rng(seed + 1).choice(n, config.tune_queries, replace=False)],
-                      vectors)
+            if queries is None:
+                rng = np.random.default_rng(seed + 1)
+                a = vectors[rng.choice(n, config.tune_queries)]
+                b = vectors[rng.choice(n, config.tune_queries)]
+                queries = a + 0.6 * b + rng.normal(0, 0.03, a.shape).astype(np.float32)
+                queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+            self.tune(np.asarray(queries, dtype=np.float32), vectors)
         return self
 
     def tune(self, queries: np.ndarray, vectors: np.ndarray, k: int = 10) -> float:
         """Pick the smallest ``nprobe`` whose recall@k against exact search meets the target."""
         flat = faiss.IndexFlatIP(self.dim)
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        noisy = queries + np.random.default_rng(7).normal(0, 0.02, queries.shape).astype(np.float32)
-        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        noisy = np.ascontiguousarray(queries, dtype=np.float32)
         _, truth = flat.search(noisy, k)
         del flat
         recall = 0.0

@@ -51,7 +51,14 @@ def _postgres_answers() -> bool:
 POSTGRES = _postgres_answers()
 
 
+CLASSIFIERS = REPO / "var" / "models" / "classifiers"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    from bot.signals import latest_model
+
+    if latest_model(CLASSIFIERS, "intent") is None:
+        raise pytest.UsageError(f"no intent classifier under {CLASSIFIERS}; `make install` trains one")
     try:
         check_generator(MODEL_DIR)
     except ModelError as exc:
@@ -146,6 +153,7 @@ def make_settings(home: Path, db_url: str, saved_index: Path, **overrides: objec
         shutil.copytree(saved_index, home / "index")
     values: dict[str, object] = {
         "home": home, "database_url": db_url, "base_model": MODEL_DIR, "secret_key": "test-secret",
+        "classifier_dir": CLASSIFIERS,
         "temperature": 0.0, "max_tokens": 96,
     }
     values.update(overrides)

@@ -18,6 +18,7 @@ from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.model_store import encoder_dir
 from bot.personalize import Personalizer
+from bot.signals import IntentClassifier, latest_model
 from bot.store import open_index
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
@@ -34,7 +35,7 @@ def dialogue_config(settings: Settings) -> DialogueConfig:
         store_name=settings.store_name, retrieve_k=settings.retrieve_k,
         history_turns=settings.history_turns, max_chars=settings.max_message_chars,
         max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.adapter,
-        repetition_penalty=settings.repetition_penalty,
+        repetition_penalty=settings.repetition_penalty, policies=settings.policies,
     )
 
 
@@ -49,9 +50,13 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         encoder = await asyncio.to_thread(Encoder, encoder_dir())
         index = await asyncio.to_thread(open_index, factory, encoder, settings.index_dir, log.info)
         personalizer = (await asyncio.to_thread(Personalizer, factory, index)) if settings.personalize else None
+        intents = None
+        if settings.signals:  # a missing or corrupt classifier stops startup with a clear error
+            intents = await asyncio.to_thread(
+                IntentClassifier, latest_model(settings.classifiers_path, "intent"))
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
         dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                            config=dialogue_config(settings), personalizer=personalizer)
+                            config=dialogue_config(settings), personalizer=personalizer, intents=intents)
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),

@@ -20,6 +20,7 @@ class GenerationRequest:
     temperature: float = 0.3
     model: str | None = None
     repetition_penalty: float = 1.1
+    prefix: str = ""  # the reply's opening, written by the server; the model continues it
     stop: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -47,9 +47,15 @@ class LocalBackend(LLMBackend):
                 return stop.is_set()
 
         async with self._lock:
-            inputs: Any = self.tokenizer.apply_chat_template(
-                request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
+            if request.prefix:
+                inputs: Any = self.tokenizer.apply_chat_template(
+                    [*request.messages, {"role": "assistant", "content": request.prefix}],
+                    continue_final_message=True, return_tensors="pt", return_dict=True,
+                )
+            else:
+                inputs = self.tokenizer.apply_chat_template(
+                    request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+                )
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
             result: dict[str, Any] = {}
 

@@ -53,9 +53,12 @@ class VLLMBackend(LLMBackend):
         return self.config.served_model_name
 
     def _payload(self, request: GenerationRequest) -> dict[str, object]:
+        messages = request.messages
+        if request.prefix:
+            messages = [*messages, {"role": "assistant", "content": request.prefix}]
         payload: dict[str, object] = {
             "model": request.model or self.config.served_model_name,
-            "messages": request.messages,
+            "messages": messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "repetition_penalty": request.repetition_penalty,
@@ -64,6 +67,9 @@ class VLLMBackend(LLMBackend):
         }
         if request.stop:
             payload["stop"] = list(request.stop)
+        if request.prefix:
+            payload["add_generation_prompt"] = False
+            payload["continue_final_message"] = True
         return payload
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:

@@ -128,3 +128,23 @@ async def test_consumer_leaving_cancels_generation(factory, index, encoder) -> N
     with factory() as s:
         reply = s.scalars(select(Message).where(Message.role == Role.ASSISTANT)).one()
     assert reply.meta["status"] == "interrupted" and reply.text.split() == ["word"] * 3
+
+
+async def test_order_questions_open_with_the_real_status(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Order
+
+    llm = ScriptedBackend(lambda _: "Anything else I can help with?")
+    with factory() as s:
+        order = s.scalars(select(Order).order_by(Order.id)).first()
+        assert order is not None
+        conv_user = s.get_one(__import__("bot.models", fromlist=["User"]).User, order.user_id).external_id
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory, conv_user)
+    events = await collect(dialogue, conv, f"where is my order {order.number}?")
+    deltas = [e for e in events if isinstance(e, ReplyDelta)]
+    assert order.status in deltas[0].text and order.number in deltas[0].text
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted) and done.products == []
+    assert done.message.text.startswith(deltas[0].text.strip())
+    assert llm.requests[0].prefix == deltas[0].text
+    assert f"status {order.status}" in llm.requests[0].messages[0]["content"]

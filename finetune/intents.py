@@ -1,0 +1,59 @@
+"""Intent data: the Bitext customer-service utterances plus product questions from the demo store."""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+PRODUCT_SEARCH = "product_search"
+TEMPLATES = (
+    "do you have {feature} {kind}s?",
+    "I'm looking for a {kind} for {use}",
+    "recommend a {kind} under ${price}",
+    "any {feature} {kind} in stock?",
+    "what {kind} would you suggest for {use}?",
+    "show me {brand} {kind}s",
+    "which {kind} is best for {use}",
+    "need a {feature} {kind}, budget around {price} dollars",
+    "is there a cheaper {kind}?",
+    "compare {brand} {kind}s please",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    label: str
+
+
+def read_bitext(path: Path) -> list[Example]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [Example(r["utterance"].strip(), r["intent"].strip()) for r in csv.DictReader(fh)
+                if r.get("utterance") and r.get("intent")]
+
+
+def product_questions(n: int, seed: int) -> list[Example]:
+    """Shopper questions about products, drawn from the demo store's vocabulary."""
+    from retrieval.demo_store import CATEGORIES
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        c = rng.choice(CATEGORIES)
+        text = rng.choice(TEMPLATES).format(feature=rng.choice(c.features), kind=rng.choice(c.kinds).lower(),
+                                            use=rng.choice(c.uses), brand=rng.choice(c.brands),
+                                            price=rng.choice((20, 35, 50, 80, 100, 150, 300)))
+        out.append(Example(text, PRODUCT_SEARCH))
+    return out
+
+
+def intent_splits(data_dir: Path, seed: int = 0) -> tuple[list[Example], list[Example], list[Example]]:
+    """(train, early-stopping split, test): Bitext train (90/10) + its validation file as test."""
+    rng = random.Random(seed)
+    train = read_bitext(data_dir / "bitext_intents" / "train.csv") + product_questions(260, seed)
+    test = read_bitext(data_dir / "bitext_intents" / "validation.csv") + product_questions(40, seed + 1000)
+    rng.shuffle(train)
+    cut = len(train) // 10
+    return train[cut:], train[:cut], test

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Order, User
+from bot.routing import order_grounding, policy_grounding, route
+
+
+@pytest.mark.parametrize(("text", "intent", "kind"), [
+    ("where is my order A10023?", None, "order"),
+    ("where is my order a10023", "product_search", "order"),
+    ("I want to track my package", "track_order", "order"),
+    ("how do I get my money back", "get_refund", "policy"),
+    ("how long does shipping take", "delivery_period", "policy"),
+    ("waterproof boots", "product_search", "product"),
+    ("waterproof boots", None, "product"),
+])
+def test_route(text: str, intent: str | None, kind: str) -> None:
+    assert route(text, intent).kind == kind
+
+
+def test_orders_are_grounded_on_the_shoppers_own_orders(factory: sessionmaker[Session]) -> None:
+    with factory() as s:
+        mine = s.scalars(select(Order).order_by(Order.id)).first()
+        assert mine is not None
+        other = s.scalars(select(Order).where(Order.user_id != mine.user_id)).first()
+        assert other is not None
+        g = order_grounding(s, user_id=mine.user_id, number=mine.number)
+        assert mine.status in g.opening and mine.number in g.opening and mine.status in g.facts
+        stolen = order_grounding(s, user_id=mine.user_id, number=other.number)
+        assert "can't find" in stolen.opening and other.status not in stolen.facts
+        latest = s.scalars(select(Order).where(Order.user_id == mine.user_id).order_by(Order.created_at.desc())).first()
+        assert latest is not None and latest.number in order_grounding(s, user_id=mine.user_id, number=None).opening
+        nobody = User(external_id="no-orders")
+        s.add(nobody)
+        s.flush()
+        assert "can't find" in order_grounding(s, user_id=nobody.id, number=None).opening
+
+
+def test_policy_grounding_quotes_the_configured_text() -> None:
+    g = policy_grounding("returns", {"returns": "Within 14 days."})
+    assert "Within 14 days." in g.opening and "Within 14 days." in g.facts
