@@ -88,8 +88,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
          f"{counts.updated} updated, {counts.unchanged} unchanged")
     index_dir = get_settings().index_dir
     if (counts.inserted or counts.updated) and (index_dir / INDEX_FILE).is_file():
-        _say(f"[catalog] the search index in {index_dir} predates this import: run `aisle index build` "
-             "to refresh it (the app rebuilds it by itself only when the product count differs)")
+        from bot.model_store import encoder_dir
+        from bot.store import refresh_index
+        from retrieval.embed import Encoder
+
+        embedded, changed = refresh_index(index_dir, report.products, Encoder(encoder_dir()))
+        _say(f"[catalog] search index updated in place: {changed} products changed, {embedded} embedded")
     print(json.dumps({"format": report.format, "rows_read": report.rows_read, "imported": len(report.products),
                       "inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged,
                       "skipped": report.skipped, "errors": len(report.errors)}))

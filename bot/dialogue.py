@@ -163,7 +163,7 @@ class Dialogue:
     def _ground(self, user_id: int, text: str, earlier: list[str]) -> Grounded:
         """Route the message by intent and gather the facts the reply must rest on."""
         intent = self.intents.predict([text])[0] if self.intents is not None else None
-        where = route(text, intent.label if intent else None)
+        where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
         if where.kind == "order":

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from bot.models import Order
 
 ORDER_NUMBER = re.compile(r"\b([A-Z]\d{5,})\b", re.I)
-ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order", "place_order"})
+ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order"})
 POLICY_INTENTS = {
-    "get_refund": "returns", "check_refund_policy": "returns", "track_refund": "returns",
+    "return_item": "returns", "get_refund": "returns", "check_refund_policy": "returns", "track_refund": "returns",
     "delivery_period": "delivery", "delivery_options": "delivery", "check_cancellation_fee": "cancellation",
 }
 
@@ -30,10 +30,16 @@ class Route:
     order_number: str | None = None
 
 
-def route(text: str, intent: str | None) -> Route:
+MIN_CONFIDENCE = 0.5
+"""Below this calibrated confidence the intent does not route; the catalog answers."""
+
+
+def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     """Pick the route for a message."""
     if m := ORDER_NUMBER.search(text):
         return Route("order", order_number=m.group(1).upper())
+    if confidence < MIN_CONFIDENCE:
+        return Route("product")
     if intent in ORDER_INTENTS:
         return Route("order")
     if intent in POLICY_INTENTS:

@@ -150,3 +150,22 @@ def open_index(factory: sessionmaker[Session], encoder: Encoder, directory: Path
     except IndexError_:
         say("[index] no saved index: building")
     return build_index(factory, encoder, directory, say=say, progress=False)
+
+
+def refresh_index(directory: Path, docs: list[ProductDoc], encoder: Encoder) -> tuple[int, int]:
+    """Apply changed products to the saved index without a rebuild, and save it.
+
+    Only products whose text changed (or that are new) are embedded again; a price or
+    stock change just updates the filter metadata. Returns (embedded, changed).
+    """
+    index = ProductIndex.load(directory)
+    changed = [d for d in docs if index.get(d.sku) != d]
+    fresh = [d for d in changed if (old := index.get(d.sku)) is None or old.embedding_text() != d.embedding_text()]
+    meta_only = [d for d in changed if d not in fresh]
+    if fresh:
+        index.upsert(fresh, encoder.encode_documents([d.embedding_text() for d in fresh]))
+    if meta_only:
+        index.upsert(meta_only, None)
+    if changed:
+        index.save(directory)
+    return len(fresh), len(changed)

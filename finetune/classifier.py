@@ -144,7 +144,11 @@ def main(args: ClassifierArgs, say: Any = None) -> Path:
     import torch
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
     from tqdm import tqdm
-    from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
+    from transformers import (
+        AutoTokenizer,
+        BertForSequenceClassification,
+        get_linear_schedule_with_warmup,
+    )
 
     from bot.model_store import encoder_dir
     from finetune.intents import intent_splits
@@ -202,7 +206,8 @@ def main(args: ClassifierArgs, say: Any = None) -> Path:
             sched.step()
             opt.zero_grad()
             step += 1
-            running = float(loss) if running is None else 0.9 * running + 0.1 * float(loss)
+            value = loss.item()
+            running = value if running is None else 0.9 * running + 0.1 * value
             history["step"].append(step)
             history["train_loss"].append(running)
             bar.update(1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PRODUCT_SEARCH = "product_search"
+RETURN_ITEM = "return_item"  # Bitext has refunds but no returns: "how do I send this back?"
 TEMPLATES = (
     "do you have {feature} {kind}s?",
     "I'm looking for a {kind} for {use}",
@@ -19,6 +20,25 @@ TEMPLATES = (
     "need a {feature} {kind}, budget around {price} dollars",
     "is there a cheaper {kind}?",
     "compare {brand} {kind}s please",
+    "what would you recommend for me?",
+    "any suggestions for me?",
+    "what should I buy next",
+    "recommend something I'd like",
+    "gift ideas for someone who loves {use}",
+    "what's popular right now?",
+    "surprise me with something for {use}",
+)
+RETURN_TEMPLATES = (
+    "how do I return this?",
+    "how can I return my {kind}",
+    "I want to send the {kind} back",
+    "can I return an item I bought",
+    "what is your return policy",
+    "the {kind} doesn't fit, can I return it?",
+    "how do returns work",
+    "I'd like to return my order",
+    "where do I get a return label",
+    "is it possible to send back a {feature} {kind}?",
 )
 
 
@@ -49,11 +69,26 @@ def product_questions(n: int, seed: int) -> list[Example]:
     return out
 
 
+def return_questions(n: int, seed: int) -> list[Example]:
+    """Shoppers asking how to send something back."""
+    from retrieval.demo_store import CATEGORIES
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        c = rng.choice(CATEGORIES)
+        text = rng.choice(RETURN_TEMPLATES).format(feature=rng.choice(c.features), kind=rng.choice(c.kinds).lower())
+        out.append(Example(text, RETURN_ITEM))
+    return out
+
+
 def intent_splits(data_dir: Path, seed: int = 0) -> tuple[list[Example], list[Example], list[Example]]:
     """(train, early-stopping split, test): Bitext train (90/10) + its validation file as test."""
     rng = random.Random(seed)
-    train = read_bitext(data_dir / "bitext_intents" / "train.csv") + product_questions(260, seed)
-    test = read_bitext(data_dir / "bitext_intents" / "validation.csv") + product_questions(40, seed + 1000)
+    train = (read_bitext(data_dir / "bitext_intents" / "train.csv") + product_questions(300, seed)
+             + return_questions(220, seed))
+    test = (read_bitext(data_dir / "bitext_intents" / "validation.csv") + product_questions(40, seed + 1000)
+            + return_questions(30, seed + 1000))
     rng.shuffle(train)
     cut = len(train) // 10
     return train[cut:], train[:cut], test

@@ -17,7 +17,7 @@ from bot.models import Product
 from bot.store import count_products, load_products, upsert_products
 from retrieval.catalog import ProductDoc
 from retrieval.importers import import_catalog
-from retrieval.index import INDEX_FILE
+from retrieval.index import ProductIndex
 
 FEED_HEADER = "sku,title,price,category,brand,stock,colour\n"
 FEED_ROWS = [
@@ -117,14 +117,15 @@ def test_cli_imports_reports_errors_and_reimports(aisle_env: Path, db_url: str, 
         assert list(csv.reader(f)) == [["line", "reason"], ["4", "price 'abc' is not a number"]]
     assert set(_db_products(db_url)) == {"K-1", "K-2", "K-4"}
 
-    (aisle_env / "index").mkdir(parents=True)
-    (aisle_env / "index" / INDEX_FILE).write_bytes(b"saved index")
+    assert main(["index", "build"]) == 0
+    capsys.readouterr()
     write_feed(feed, [FEED_ROWS[0].replace("19.99", "17.99"), *FEED_ROWS[1:]])
     assert main(["catalog", "import", str(feed)]) == 0
 
     out, err = capsys.readouterr()
     assert (json.loads(out)["inserted"], json.loads(out)["updated"]) == (0, 1)
-    assert "aisle index build" in err
+    assert "search index updated in place: 1 products changed, 0 embedded" in err
+    assert ProductIndex.load(aisle_env / "index").get("K-1").price == 17.99  # type: ignore[union-attr]
     products = _db_products(db_url)
     assert len(products) == 3 and products["K-1"].price == 17.99
 

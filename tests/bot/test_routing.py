@@ -16,9 +16,16 @@ from bot.routing import order_grounding, policy_grounding, route
     ("how long does shipping take", "delivery_period", "policy"),
     ("waterproof boots", "product_search", "product"),
     ("waterproof boots", None, "product"),
+    ("how do I return this?", "return_item", "policy"),
+    ("I'd like to place an order", "place_order", "product"),
 ])
 def test_route(text: str, intent: str | None, kind: str) -> None:
     assert route(text, intent).kind == kind
+
+
+def test_unsure_intents_do_not_route() -> None:
+    assert route("how do I return this?", "change_order", 0.49).kind == "product"
+    assert route("order A10023 please", "product_search", 0.1).kind == "order"  # a number always routes
 
 
 def test_orders_are_grounded_on_the_shoppers_own_orders(factory: sessionmaker[Session]) -> None:
