@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Discourages loops in small models.")
 
     retrieve_k: int = Field(5, ge=1, le=20, description="Products retrieved per turn.")
+    torch_threads: int = Field(
+        1, ge=0, description="Torch threads for the app's own models (0 = torch default); keeps them "
+        "from competing with a vLLM on the same cores.")
     personalize: bool = Field(True, description="Rank products by the shopper's profile.")
     signals: bool = Field(True, description="Classify each message (intent); off = no routing by intent.")
     classifier_dir: Path | None = Field(None, description="Versioned classifiers; default HOME/models/classifiers.")

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
@@ -22,8 +23,22 @@ from bot.personalize import Personalizer
 from bot.prompts import Turn, build_messages, stock_phrase
 from bot.routing import Route, order_grounding, policy_grounding, route
 from bot.signals import Intent, IntentClassifier
+from retrieval.batching import MicroBatcher
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
+
+
+@dataclass(frozen=True)
+class TurnBatchers:
+    """Batch the per-turn model calls of concurrent turns (query embeddings and intents)."""
+
+    encode: MicroBatcher[np.ndarray]
+    intent: MicroBatcher[Intent] | None = None
+
+    async def aclose(self) -> None:
+        await self.encode.aclose()
+        if self.intent is not None:
+            await self.intent.aclose()
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,7 @@ class Dialogue:
         config: DialogueConfig,
         personalizer: Personalizer | None = None,
         intents: IntentClassifier | None = None,
+        batchers: TurnBatchers | None = None,
     ) -> None:
         self.factory = factory
         self.search = search
@@ -135,6 +151,7 @@ class Dialogue:
         self.config = config
         self.personalizer = personalizer
         self.intents = intents
+        self.batchers = batchers
 
     def validate(self, text: str) -> str:
         text = text.strip()
@@ -160,9 +177,23 @@ class Dialogue:
                                    text=text, client_id=client_id)
         return msg, False, history, user_id
 
-    def _ground(self, user_id: int, text: str, earlier: list[str]) -> Grounded:
+    async def _embed_and_classify(self, text: str, earlier: list[str]
+                                  ) -> tuple[np.ndarray | None, Intent | None]:
+        """Query vector and intent, computed in batches shared with concurrent turns."""
+        if self.batchers is None:
+            return None, None
+        texts = self.search.query_texts(text, earlier)
+        vectors, intents = await asyncio.gather(
+            self.batchers.encode.submit(texts),
+            self.batchers.intent.submit([text]) if self.batchers.intent else asyncio.sleep(0, result=[None]),
+        )
+        return self.search.combine(np.stack(vectors)), intents[0]
+
+    def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None,
+                intent: Intent | None = None) -> Grounded:
         """Route the message by intent and gather the facts the reply must rest on."""
-        intent = self.intents.predict([text])[0] if self.intents is not None else None
+        if intent is None and self.intents is not None:
+            intent = self.intents.predict([text])[0]
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
@@ -172,14 +203,14 @@ class Dialogue:
         elif where.kind == "policy":
             g = policy_grounding(str(where.topic), dict(self.config.policies))
         else:
-            products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier)
+            products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
             return Grounded(products, scores, reasons, constraint, profile, intent=intent)
         return Grounded([], [], [], "", None, facts=g.facts, opening=g.opening, intent=intent, route=where.kind)
 
-    def _retrieve(self, user_id: int, text: str, earlier: list[str]
+    def _retrieve(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None
                   ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
         """Products for the turn with their scores and reasons, the constraint, and the profile."""
-        found = self.search.search(text, context=earlier, k=self.config.retrieve_k)
+        found = self.search.search(text, context=earlier, k=self.config.retrieve_k, query=query)
         scores = [h.score for h in found.hits]
         if self.personalizer is not None:
             best = found.hits[0].score if found.hits else 0.0
@@ -220,7 +251,8 @@ class Dialogue:
 
         started = time.perf_counter()
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        g = await asyncio.to_thread(self._ground, user_id, text, earlier)
+        query, intent = await self._embed_and_classify(text, earlier)
+        g = await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent)
         products, profile = g.products, g.profile
         retrieval_ms = (time.perf_counter() - started) * 1000
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)

@@ -38,6 +38,10 @@ class Encoder:
             return self._encode([text], 1, False)[0]
         return self._encode(text, 32, False)
 
+    def encode_queries(self, texts: list[str]) -> list[np.ndarray]:
+        """One vector per query text (the shape a micro-batcher expects)."""
+        return list(self._encode(texts, 64, False))
+
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode product texts in batches, optionally with a progress bar."""
         return self._encode(texts, 64, progress)

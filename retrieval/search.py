@@ -48,15 +48,23 @@ class ProductSearch:
         self.rrf_k = rrf_k
         self.pool = pool
 
+    @staticmethod
+    def query_texts(text: str, context: Sequence[str] = ()) -> list[str]:
+        """The texts whose embeddings make the query: the message and up to two earlier ones."""
+        return [text, *context[-2:]]
+
     def query_vector(self, text: str, context: Sequence[str] = ()) -> np.ndarray:
-        vectors = self.encoder.encode_query([text, *context[-2:]])
+        return self.combine(self.encoder.encode_query(self.query_texts(text, context)))
+
+    def combine(self, vectors: np.ndarray) -> np.ndarray:
+        """One query vector from the message's embedding and its context's."""
         q = vectors[0]
         if len(vectors) > 1:
             q = (1 - self.context_weight) * q + self.context_weight * vectors[1:].mean(axis=0)
         return q / max(float(np.linalg.norm(q)), 1e-12)
 
     def search(self, text: str, *, context: Sequence[str] = (), k: int = 5,
-               filters: Filters | None = None) -> SearchResult:
+               filters: Filters | None = None, query: np.ndarray | None = None) -> SearchResult:
         """Top-``k`` products for ``text``.
 
         Filters come from ``filters`` if given, else from the text, else from the
@@ -68,7 +76,8 @@ class ProductSearch:
                 if not filters.empty:
                     break
                 filters = parse_filters(earlier)
-        query = self.query_vector(text, context)
+        if query is None:
+            query = self.query_vector(text, context)
         dense = self.index.search(query, max(k, self.pool) if self.lexical else k, filters)
         if self.lexical is None:
             return SearchResult(dense, filters, query)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,13 +14,14 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
-from bot.dialogue import Dialogue, DialogueConfig
+from bot.dialogue import Dialogue, DialogueConfig, TurnBatchers
 from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.model_store import encoder_dir
 from bot.personalize import Personalizer
 from bot.signals import IntentClassifier, latest_model
 from bot.store import open_index
+from retrieval.batching import MicroBatcher
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
 from web import api, chat, logs
@@ -44,6 +46,13 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # database calls run in this pool; 32 threads keep concurrent turns from queueing behind
+        # each other's commits (model calls have their own threads in the micro-batchers)
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="aisle-io"))
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         engine = make_engine(settings.db_url)
         await asyncio.to_thread(migrate, engine)
         factory = session_factory(engine)
@@ -52,11 +61,14 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         personalizer = (await asyncio.to_thread(Personalizer, factory, index)) if settings.personalize else None
         intents = None
         if settings.signals:  # a missing or corrupt classifier stops startup with a clear error
-            intents = await asyncio.to_thread(
-                IntentClassifier, latest_model(settings.classifiers_path, "intent"))
+            found = latest_model(settings.classifiers_path, "intent") or settings.classifiers_path / "intent-*"
+            intents = await asyncio.to_thread(IntentClassifier, found)
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
+        batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
+                                MicroBatcher(intents.predict) if intents is not None else None)
         dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                            config=dialogue_config(settings), personalizer=personalizer, intents=intents)
+                            config=dialogue_config(settings), personalizer=personalizer, intents=intents,
+                            batchers=batchers)
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
@@ -65,6 +77,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await batchers.aclose()
             if llm is None:
                 await built.aclose()
             engine.dispose()

@@ -139,6 +139,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     raw: list[Sample] = []
     walls = {"aisle": 0.0, "raw": 0.0}
     prompt_mismatch = 0
+    before_llm: list[float] = []  # server time spent before the request reaches vLLM
     # Untimed discovery pass: one reply per question through the app gives the exact
     # prompt it sends, and warms vLLM's prefix cache equally for both measured sides.
     used = sorted({(r * args.sessions + i) % len(QUESTIONS) for r in range(args.rounds) for i in range(args.sessions)})
@@ -154,6 +155,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         results = await asyncio.gather(*(_aisle_one(base, f"bench-{r}-{i}", q) for i, q in enumerate(questions)))
         walls["aisle"] += time.perf_counter() - t
         aisle.extend(s for s, _ in results)
+        before_llm.extend(float(m["latency_ms"]["retrieval"]) for _, m in results)
 
     async def raw_side(questions: list[str]) -> None:
         nonlocal prompt_mismatch
@@ -187,6 +189,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         "overhead_ttft_ms": {"p50": round(a_ttft["p50"] - r_ttft["p50"], 1),
                              "p95": round(a_ttft["p95"] - r_ttft["p95"], 1)},
         "throughput_ratio": round(a_tps / r_tps, 3) if r_tps else None,
+        "server_before_llm_ms": percentiles(before_llm),
         "completion_tokens": {"aisle": sum(s.tokens for s in aisle), "raw": sum(s.tokens for s in raw)},
         "prompt_token_mismatches": prompt_mismatch,
     }
@@ -227,7 +230,8 @@ def main(args: ChatBenchArgs) -> int:
         vllm_url = managed.start()
     port = _free_port()
     env = dict(os.environ, AISLE_HOME=str(home), AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
-               AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens))
+               AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
+               AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path))
     settings = Settings(home=home, database_url=db_url, vllm_url=vllm_url, base_model=model,
                         temperature=0, max_tokens=args.max_tokens)
     log = (home / "serve.log").open("w")
