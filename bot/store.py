@@ -13,7 +13,7 @@ from bot.models import Event, Order, Product, Review, User, utcnow
 from retrieval.catalog import ProductDoc
 from retrieval.demo_store import DemoStore
 from retrieval.embed import Encoder
-from retrieval.index import IndexError_, ProductIndex
+from retrieval.index import IndexLoadError, ProductIndex
 
 Say = Callable[[str], None]
 
@@ -147,7 +147,7 @@ def open_index(factory: sessionmaker[Session], encoder: Encoder, directory: Path
         if len(index) == n and index.dim == encoder.dim:
             return index
         say(f"[index] saved index has {len(index)} products, catalog has {n}: rebuilding")
-    except IndexError_:
+    except IndexLoadError:
         say("[index] no saved index: building")
     return build_index(factory, encoder, directory, say=say, progress=False)
 

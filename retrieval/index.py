@@ -30,7 +30,7 @@ META_FILE = "meta.npz"
 DOCS_FILE = "products.jsonl"
 
 
-class IndexError_(RuntimeError):
+class IndexLoadError(RuntimeError):
     """The index on disk is missing or does not match its metadata."""
 
 
@@ -306,7 +306,7 @@ class ProductIndex:
         """Load an index written by :meth:`save`."""
         files = [directory / n for n in (INDEX_FILE, META_FILE, DOCS_FILE)]
         if not all(f.is_file() for f in files):
-            raise IndexError_(f"no product index in {directory}; run `aisle index build`")
+            raise IndexLoadError(f"no product index in {directory}; run `aisle index build`")
         meta = np.load(files[1])
         self = cls(int(meta["dim"][0]))
         self.index = faiss.read_index(str(files[0]))
@@ -321,7 +321,7 @@ class ProductIndex:
                 self.slot_of[doc.sku] = slot
                 self._set_meta(slot, doc)
         if self.index.ntotal != len(self.slot_of):
-            raise IndexError_(
+            raise IndexLoadError(
                 f"index in {directory} has {self.index.ntotal} vectors for {len(self.slot_of)} "
                 "products; rebuild it with `aisle index build`"
             )

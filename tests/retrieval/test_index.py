@@ -8,7 +8,7 @@ import pytest
 
 from retrieval.demo_store import DemoStore
 from retrieval.embed import Encoder
-from retrieval.index import IndexError_, ProductIndex
+from retrieval.index import IndexLoadError, ProductIndex
 from retrieval.query import Filters
 
 
@@ -80,7 +80,7 @@ def test_save_and_load_round_trip(index: ProductIndex, encoder: Encoder, tmp_pat
 
 
 def test_missing_index_says_how_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(IndexError_, match="aisle index build"):
+    with pytest.raises(IndexLoadError, match="aisle index build"):
         ProductIndex.load(tmp_path)
 
 
