@@ -112,6 +112,8 @@ class Personalizer:
                   filters: Filters | None) -> Personalized:
         """Recommendations for this shopper; a vague question is ranked by the profile alone."""
         profile = self.profile(user_id)
+        if profile.cold:  # nothing to personalize: the caller keeps plain search results
+            return Personalized(profile, [])
         history = [self.tables.position[s] for s, w in profile.item_weights.items()
                    if w > 0 and s in self.tables.position]
         q = query if best_score >= SPECIFIC_QUERY else None

@@ -46,3 +46,12 @@ def test_clicks_and_carts_teach_the_explorer(factory, index: ProductIndex, encod
     personalizer.feedback(sku, "cart")
     personalizer.feedback(sku, "view")  # not a reward
     assert personalizer.explorer.mean([sku])[0] > before
+
+
+def test_cold_shoppers_get_no_personal_ranking(factory, index: ProductIndex, encoder: Encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot import crud
+
+    with factory() as s, s.begin():
+        new_id = crud.get_or_create_user(s, external_id="brand-new").id
+    mine = Personalizer(factory, index).recommend(new_id, encoder.encode_query("tent"), 0.6, 5, Filters())
+    assert mine.profile.cold and mine.recommendations == [] and mine.segment is None
