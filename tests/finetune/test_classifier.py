@@ -6,46 +6,111 @@ from pathlib import Path
 
 import pytest
 
-from bot.signals import IntentClassifier, SignalsError, latest_model
+from bot.signals import (
+    ChurnModel,
+    IntentClassifier,
+    SentimentClassifier,
+    SignalsError,
+    TaskModel,
+    latest_model,
+    load_signals,
+)
 from finetune.classifier import ClassifierArgs, main
 from tests.conftest import SHARED
 
+MODELS: dict[str, type[TaskModel]] = {"intent": IntentClassifier, "sentiment": SentimentClassifier,
+                                      "churn": ChurnModel}
+PLOTS = {"intent": "confusion.png", "sentiment": "confusion.png", "churn": "roc.png"}
+
 
 @pytest.fixture(scope="module")
-def smoke_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def smoke_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each task trained for a few steps on a small sample of the real data."""
     out = tmp_path_factory.mktemp("classifiers")
-    return main(ClassifierArgs(task="intent", out_dir=out, data_dir=SHARED / "data", epochs=1, max_steps=40,
-                               sample=640, batch_size=16), say=lambda _: None)
+    return {task: main(ClassifierArgs(task=task, out_dir=out, data_dir=SHARED / "data", epochs=1, max_steps=30,
+                                      sample=480, batch_size=16), say=lambda _: None)
+            for task in MODELS}
 
 
-def test_a_short_run_writes_the_report_and_the_loss_goes_down(smoke_model: Path) -> None:
-    metrics = json.loads((smoke_model / "metrics.json").read_text())
-    for name in ("loss.png", "confusion.png", "calibration.png", "model.safetensors", "labels.json",
-                 "calibration.json", "history.json"):
-        assert (smoke_model / name).is_file(), name
-    assert metrics["steps"] == 40 and metrics["last_loss"] < metrics["first_loss"]
+@pytest.mark.parametrize("task", list(MODELS))
+def test_a_short_run_writes_the_report_and_the_loss_goes_down(smoke_models: dict[str, Path], task: str) -> None:
+    path = smoke_models[task]
+    metrics = json.loads((path / "metrics.json").read_text())
+    for name in ("loss.png", PLOTS[task], "calibration.png", "model.safetensors", "head.safetensors",
+                 "classifier.json", "history.json", "tokenizer.json"):
+        assert (path / name).is_file(), name
+    assert metrics["steps"] == 30 and metrics["last_loss"] < metrics["first_loss"]
     assert 0 <= metrics["ece"] <= 1 and metrics["temperature"] > 0
-    assert metrics["baseline_tfidf_logreg"]["accuracy"] > 0.5
-    assert "product_search" in metrics["labels"] and "track_order" in metrics["labels"]
-    assert latest_model(smoke_model.parent, "intent") == smoke_model
+    assert latest_model(path.parent, task) == path
+    history = json.loads((path / "history.json").read_text())
+    assert history["val_step"][0] == 0 and len(history["val_score"]) >= 2  # the start is scored too
 
 
-def test_the_saved_model_predicts_calibrated_known_labels(smoke_model: Path) -> None:
-    clf = IntentClassifier(smoke_model)
-    out = clf.predict(["where is my package", "do you have waterproof hiking boots?"])
-    assert len(out) == 2 and all(i.label in clf.labels and 0 < i.confidence <= 1 for i in out)
+def test_each_task_reports_its_baseline(smoke_models: dict[str, Path]) -> None:
+    intent = json.loads((smoke_models["intent"] / "metrics.json").read_text())
+    assert intent["baseline_tfidf_logreg"]["accuracy"] > 0.5 and "product_search" in intent["labels"]
+    sentiment = json.loads((smoke_models["sentiment"] / "metrics.json").read_text())
+    assert sentiment["labels"] == ["negative", "neutral", "positive"]
+    assert 0 < sentiment["baseline_tfidf_logreg"]["macro_f1"] <= 1 and 0 <= sentiment["encoder_weight"] <= 1
+    assert set(sentiment["per_label_f1"]) == {"negative", "neutral", "positive"}
+    churn = json.loads((smoke_models["churn"] / "metrics.json").read_text())
+    assert churn["datasets"]["online_retail"]["examples"] > 1000 and churn["datasets"]["demo"]["examples"] > 100
+    assert 0.5 < churn["baseline_auc"] <= 1 and 0 <= churn["auc"] <= 1
+    # early stopping keeps the best held-out score, and the start is the RFM baseline itself
+    assert churn["held_auc_best"] >= churn["held_auc_start"] > 0.6
 
 
-def test_missing_or_corrupt_classifier_is_a_clear_error(smoke_model: Path, tmp_path: Path) -> None:
-    with pytest.raises(SignalsError, match="aisle finetune classifier"):
-        IntentClassifier(None)
-    with pytest.raises(SignalsError, match="aisle finetune classifier"):
-        IntentClassifier(tmp_path / "nope")
-    broken = tmp_path / "intent-broken"
-    shutil.copytree(smoke_model, broken)
-    (broken / "model.safetensors").write_bytes(b"not a model")
+def test_the_saved_models_predict_calibrated_known_labels(smoke_models: dict[str, Path]) -> None:
+    intent = IntentClassifier(smoke_models["intent"])
+    out = intent.predict(["where is my package", "do you have waterproof hiking boots?"])
+    assert len(out) == 2 and all(i.label in intent.labels and 0 < i.confidence <= 1 for i in out)
+    sentiment = SentimentClassifier(smoke_models["sentiment"], int8=False)
+    moods = sentiment.predict(["I love it, perfect fit", "Terrible quality, it fell apart. Returning it."])
+    assert all(m.label in ("negative", "neutral", "positive") and 0 <= m.negative <= 1 for m in moods)
+    assert moods[1].negative > moods[0].negative
+    churn = ChurnModel(smoke_models["churn"])
+    risk = churn.predict(["Shopper for 300 days. Last purchase 250 days ago; 1 orders, spent 12.",
+                          "Shopper for 300 days. Last purchase 2 days ago; 40 orders, spent 9000."],
+                         [[5.5, 0.7, 2.6], [1.1, 3.7, 9.1]])
+    assert all(0 < r < 1 for r in risk) and risk[0] > risk[1]
+
+
+def test_int8_scores_agree_with_float32(smoke_models: dict[str, Path]) -> None:
+    texts = ["the dress is lovely", "awful, it broke after a day", "it's okay I guess", "where is my order?"]
+    a = SentimentClassifier(smoke_models["sentiment"], int8=True).probs(texts)
+    b = SentimentClassifier(smoke_models["sentiment"], int8=False).probs(texts)
+    assert abs(a - b).max() < 0.1
+
+
+@pytest.mark.parametrize("task", list(MODELS))
+def test_missing_or_corrupt_classifier_is_a_clear_error(smoke_models: dict[str, Path], tmp_path: Path,
+                                                         task: str) -> None:
+    cls = MODELS[task]
+    fix = f"aisle finetune classifier --task {task}"
+    with pytest.raises(SignalsError, match=fix):
+        cls(None)
+    with pytest.raises(SignalsError, match=fix):
+        cls(tmp_path / "nope")
+    broken = tmp_path / f"{task}-broken"
+    shutil.copytree(smoke_models[task], broken)
+    (broken / "head.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(SignalsError, match="corrupt"):
-        IntentClassifier(broken)
-    (broken / "labels.json").unlink()
+        cls(broken)
+    (broken / "classifier.json").unlink()
     with pytest.raises(SignalsError, match="missing"):
-        IntentClassifier(broken)
+        cls(broken)
+    other = next(t for t in MODELS if t != task)
+    with pytest.raises(SignalsError, match=f"not {task}"):
+        cls(smoke_models[other])
+
+
+def test_loading_all_signals_needs_every_model(smoke_models: dict[str, Path], tmp_path: Path) -> None:
+    for task in ("intent", "sentiment"):
+        shutil.copytree(smoke_models[task], tmp_path / smoke_models[task].name)
+    with pytest.raises(SignalsError, match="no churn classifier"):
+        load_signals(tmp_path)
+    shutil.copytree(smoke_models["churn"], tmp_path / smoke_models["churn"].name)
+    scorer, churn = load_signals(tmp_path)
+    (signals,) = scorer.score(["how do I return this"])
+    assert signals.intent is not None and signals.sentiment is not None
+    assert set(signals.as_meta()) == {"intent", "sentiment"}
