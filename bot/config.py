@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.policy import PolicyConfig
 
 
 class Settings(BaseSettings):
@@ -41,6 +44,8 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(3.0, gt=0)
     first_token_timeout_s: float = Field(20.0, gt=0)
     token_gap_timeout_s: float = Field(10.0, gt=0)
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failed model calls that open the breaker.")
+    breaker_reset_s: float = Field(10.0, gt=0, description="Seconds the breaker stays open before a trial call.")
     max_tokens: int = Field(160, ge=1, le=1024, description="Cap on generated tokens per reply.")
     temperature: float = Field(0.3, ge=0, le=2)
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Discourages loops in small models.")
@@ -50,7 +55,15 @@ class Settings(BaseSettings):
         1, ge=0, description="Torch threads for the app's own models (0 = torch default); keeps them "
         "from competing with a vLLM on the same cores.")
     personalize: bool = Field(True, description="Rank products by the shopper's profile.")
-    signals: bool = Field(True, description="Classify each message (intent); off = no routing by intent.")
+    signals: bool = Field(True, description="Score each message (intent, sentiment) and each shopper (churn); "
+                          "off = no routing by intent and no policy rules.")
+    classifier_int8: bool = Field(True, description="Run the classifiers' linear layers in int8.")
+    policy_negative_turns: int = Field(2, ge=1, description="Negative turns in a row that offer a human.")
+    policy_negative_min: float = Field(0.35, gt=0, le=1, description="Floor on P(negative) for a negative turn.")
+    policy_churn_high: float = Field(0.7, gt=0, le=1, description="Churn probability that counts as high risk.")
+    retention_offer: str | None = Field(
+        "10% off your next order with code STAY10",
+        description="Retention gesture the assistant may mention to high-risk, calm shoppers; empty = none.")
     classifier_dir: Path | None = Field(None, description="Versioned classifiers; default HOME/models/classifiers.")
     returns_policy: str = Field(
         "Unused items can be returned within 30 days of delivery for a full refund; start a return "
@@ -63,7 +76,12 @@ class Settings(BaseSettings):
         "Orders can be cancelled free of charge until they ship; after that, return them instead.")
     history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")
     max_message_chars: int = Field(4000, ge=1)
-    max_frame_bytes: int = Field(16 * 1024, ge=1024)
+    max_frame_bytes: int = Field(16 * 1024, ge=1024, description="Larger frames close the socket (1009).")
+    messages_per_s: float = Field(1.0, gt=0, description="Sustained shopper messages per second per socket.")
+    message_burst: int = Field(5, ge=1, description="Shopper messages allowed in a burst.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Storefront origins allowed to open the chat socket, besides the "
+        "server's own; '*' allows any.")
 
     secret_key: str | None = Field(
         None, description="Token signing key; unset = a random key kept in HOME/secret.key."
@@ -107,6 +125,12 @@ class Settings(BaseSettings):
     @property
     def classifiers_path(self) -> Path:
         return self.classifier_dir or self.home / "models" / "classifiers"
+
+    def policy_config(self) -> PolicyConfig:
+        from bot.policy import PolicyConfig
+
+        return PolicyConfig(negative_turns=self.policy_negative_turns, negative_min=self.policy_negative_min,
+                            churn_high=self.policy_churn_high, retention_offer=self.retention_offer or None)
 
     @property
     def policies(self) -> dict[str, str]:

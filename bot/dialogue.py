@@ -17,12 +17,15 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
+from bot.churn_risk import ChurnRisk
+from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
 from bot.models import Conversation, Message, Role
 from bot.personalize import Personalizer
+from bot.policy import HANDOFF_OFFER, Decision, Policy
 from bot.prompts import Turn, build_messages, stock_phrase
 from bot.routing import Route, order_grounding, policy_grounding, route
-from bot.signals import Intent, IntentClassifier
+from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from retrieval.batching import MicroBatcher
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
@@ -30,15 +33,15 @@ from retrieval.search import ProductSearch
 
 @dataclass(frozen=True)
 class TurnBatchers:
-    """Batch the per-turn model calls of concurrent turns (query embeddings and intents)."""
+    """Batch the per-turn model calls of concurrent turns (query embeddings, intent and sentiment)."""
 
     encode: MicroBatcher[np.ndarray]
-    intent: MicroBatcher[Intent] | None = None
+    signals: MicroBatcher[MessageSignals] | None = None
 
     async def aclose(self) -> None:
         await self.encode.aclose()
-        if self.intent is not None:
-            await self.intent.aclose()
+        if self.signals is not None:
+            await self.signals.aclose()
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,26 @@ def fallback_text(products: Sequence[ProductDoc]) -> str:
     )
 
 
+def tone(sentiment: Sentiment | None) -> str | None:
+    """How the shopper sounds, in words for the prompt."""
+    if sentiment is None or sentiment.label != "negative":
+        return None
+    return f"the shopper sounds {sentiment.coarse()}; acknowledge it briefly and be concrete."
+
+
+def risk_snapshot(decision: Decision) -> dict[str, Any]:
+    """The conversation's risk for the agent queue: churn x P(negative), with the reason."""
+    churn, negative = decision.scores.get("churn"), decision.scores.get("negative")
+    score = (churn if churn is not None else 0.5) * (negative if negative is not None else 0.0)
+    return {"score": round(score, 4), "churn": churn, "negative": negative, "reason": decision.reason,
+            "rule": decision.rule}
+
+
+def _stored_sentiment(m: Message) -> Sentiment | None:
+    s = ((m.meta or {}).get("signals") or {}).get("sentiment")
+    return Sentiment(s["label"], s["confidence"], s["negative"]) if s else None
+
+
 class Dialogue:
     """Runs turns against a database, a product search and an LLM backend."""
 
@@ -142,7 +165,9 @@ class Dialogue:
         llm: LLMBackend,
         config: DialogueConfig,
         personalizer: Personalizer | None = None,
-        intents: IntentClassifier | None = None,
+        scorer: MessageScorer | None = None,
+        churn: ChurnRisk | None = None,
+        policy: Policy | None = None,
         batchers: TurnBatchers | None = None,
     ) -> None:
         self.factory = factory
@@ -150,7 +175,9 @@ class Dialogue:
         self.llm = llm
         self.config = config
         self.personalizer = personalizer
-        self.intents = intents
+        self.scorer = scorer
+        self.churn = churn
+        self.policy = policy
         self.batchers = batchers
 
     def validate(self, text: str) -> str:
@@ -178,22 +205,36 @@ class Dialogue:
         return msg, False, history, user_id
 
     async def _embed_and_classify(self, text: str, earlier: list[str]
-                                  ) -> tuple[np.ndarray | None, Intent | None]:
-        """Query vector and intent, computed in batches shared with concurrent turns."""
+                                  ) -> tuple[np.ndarray | None, MessageSignals | None]:
+        """Query vector, intent and sentiment, computed in batches shared with concurrent turns."""
         if self.batchers is None:
-            return None, None
+            scored = await asyncio.to_thread(self.scorer.score, [text]) if self.scorer else [None]
+            return None, scored[0]
         texts = self.search.query_texts(text, earlier)
-        vectors, intents = await asyncio.gather(
+        vectors, signals = await asyncio.gather(
             self.batchers.encode.submit(texts),
-            self.batchers.intent.submit([text]) if self.batchers.intent else asyncio.sleep(0, result=[None]),
+            self.batchers.signals.submit([text]) if self.batchers.signals else asyncio.sleep(0, result=[None]),
         )
-        return self.search.combine(np.stack(vectors)), intents[0]
+        return self.search.combine(np.stack(vectors)), signals[0]
+
+    def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
+                ) -> Decision | None:
+        """Churn risk (refreshed when this message is negative) and the policy's decision for the turn."""
+        if self.policy is None or signals is None:
+            return None
+        mood = signals.sentiment
+        churn = None
+        if self.churn is not None:
+            negative = self.policy.is_negative(mood)
+            if negative:
+                self.churn.invalidate(user_id)
+            churn = self.churn.score(user_id, complaint=text if negative else None)
+        earlier = [_stored_sentiment(m) for m in reversed(history) if m.role == Role.SHOPPER]
+        return self.policy.decide(sentiment=mood, earlier=earlier, churn=churn)
 
     def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None,
                 intent: Intent | None = None) -> Grounded:
         """Route the message by intent and gather the facts the reply must rest on."""
-        if intent is None and self.intents is not None:
-            intent = self.intents.predict([text])[0]
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
@@ -230,8 +271,18 @@ class Dialogue:
             msg.meta = meta
         return msg
 
-    def _reserve_reply(self, conversation_id: int, meta: dict[str, Any]) -> Message:
+    def _reserve_reply(self, conversation_id: int, meta: dict[str, Any], shopper_id: int,
+                       signals: MessageSignals | None, decision: Decision | None) -> Message:
+        """Store the shopper message's scores, the conversation's risk and flag, and reserve the reply row."""
         with self.factory() as session, session.begin():
+            if signals is not None:
+                shopper = session.get_one(Message, shopper_id)
+                shopper.meta = {**(shopper.meta or {}), "signals": signals.as_meta()}
+            if decision is not None:
+                conv = session.get_one(Conversation, conversation_id)
+                conv.risk = risk_snapshot(decision)
+                if decision.handoff and not conv.flagged_reason:
+                    conv.flagged_reason = decision.reason
             return crud.add_message(session, conversation_id=conversation_id, role=Role.ASSISTANT,
                                     text="", meta=meta)
 
@@ -251,15 +302,21 @@ class Dialogue:
 
         started = time.perf_counter()
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        query, intent = await self._embed_and_classify(text, earlier)
-        g = await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent)
+        query, signals = await self._embed_and_classify(text, earlier)
+        intent = signals.intent if signals else None
+        g, decision = await asyncio.gather(
+            asyncio.to_thread(self._ground, user_id, text, earlier, query, intent),
+            asyncio.to_thread(self._decide, user_id, text, signals, history))
         products, profile = g.products, g.profile
+        opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         retrieval_ms = (time.perf_counter() - started) * 1000
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
         messages = build_messages(
             store_name=self.config.store_name, history=turns, text=text, products=products,
             constraint=g.constraint, profile=profile, facts=g.facts,
+            signals=tone(signals.sentiment if signals else None),
+            offer=decision.retention if decision else None,
         )
         meta: dict[str, Any] = {
             "status": "streaming",
@@ -269,6 +326,8 @@ class Dialogue:
             "filters": g.constraint,
             "route": g.route,
             "intent": {"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
+            "signals": signals.as_meta() if signals else None,
+            "policy": decision.as_meta() if decision else None,
             "facts": g.facts,
             "profile": profile,
             "model": self.llm.model_name,
@@ -276,31 +335,38 @@ class Dialogue:
             "backend": self.llm.name,
             "reply_to": shopper.id,
         }
-        reply = await asyncio.to_thread(self._reserve_reply, conversation_id, dict(meta))
+        reply = await asyncio.to_thread(self._reserve_reply, conversation_id, dict(meta), shopper.id, signals,
+                                        decision)
         request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
                                     temperature=self.config.temperature, model=self.config.adapter,
-                                    repetition_penalty=self.config.repetition_penalty, prefix=g.opening)
+                                    repetition_penalty=self.config.repetition_penalty, prefix=opening)
         parts: list[str] = []
         usage: Usage | None = None
         first_token_ms: float | None = None
-        if g.opening:  # the server's own words come first: the real order status or policy
-            parts.append(g.opening)
+        if opening:  # the server's own words come first: an offer of a human, the real order status or policy
+            parts.append(opening)
             first_token_ms = (time.perf_counter() - started) * 1000
-            yield ReplyDelta(reply.id, g.opening)
+            yield ReplyDelta(reply.id, opening)
         failure: LLMUnavailable | None = None
+        guard = StreamGuard(products, allowed_text=f"{g.facts or ''} {text} {opening}")
         stream = self.llm.stream(request)
         try:
             async for item in stream:
                 if isinstance(item, Delta):
                     if first_token_ms is None:
                         first_token_ms = (time.perf_counter() - started) * 1000
-                    parts.append(item.text)
-                    yield ReplyDelta(reply.id, item.text)
+                    if safe := guard.feed(item.text):
+                        parts.append(safe)
+                        yield ReplyDelta(reply.id, safe)
                 else:
                     usage = item
+            if tail := guard.finish():
+                parts.append(tail)
+                yield ReplyDelta(reply.id, tail)
         except LLMUnavailable as exc:
             failure = exc
         finally:
+            meta["guard"] = guard.corrections
             await stream.aclose()
             if usage is None and failure is None:  # the consumer went away mid-stream
                 meta.update(status="interrupted", partial=True)
@@ -308,7 +374,7 @@ class Dialogue:
 
         if failure is not None:
             yield ReplyFailed("llm_unavailable", str(failure))
-            reply_text = g.opening + "A human colleague can help you too." if g.opening else fallback_text(products)
+            reply_text = opening + "A human colleague can help you too." if opening else fallback_text(products)
             meta.update(status="fallback", error=str(failure)[:500], partial_text="".join(parts))
         else:
             reply_text = "".join(parts).strip()

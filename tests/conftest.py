@@ -57,8 +57,9 @@ CLASSIFIERS = REPO / "var" / "models" / "classifiers"
 def pytest_configure(config: pytest.Config) -> None:
     from bot.signals import latest_model
 
-    if latest_model(CLASSIFIERS, "intent") is None:
-        raise pytest.UsageError(f"no intent classifier under {CLASSIFIERS}; `make install` trains one")
+    for task in ("intent", "sentiment", "churn"):
+        if latest_model(CLASSIFIERS, task) is None:
+            raise pytest.UsageError(f"no {task} classifier under {CLASSIFIERS}; `make install` trains one")
     try:
         check_generator(MODEL_DIR)
     except ModelError as exc:
@@ -141,7 +142,8 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
 
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    server = ManagedVLLM(ManagedVLLMConfig(model_dir=MODEL_DIR, port=free_port(), log_path=log))
+    server = ManagedVLLM(ManagedVLLMConfig(model_dir=MODEL_DIR, port=free_port(), log_path=log,
+                                           startup_timeout_s=480))
     url = server.start()
     yield url
     server.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from bot.churn_risk import ChurnRisk
 from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
 from bot.dialogue import Dialogue, DialogueConfig, TurnBatchers
@@ -19,7 +20,8 @@ from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.model_store import encoder_dir
 from bot.personalize import Personalizer
-from bot.signals import IntentClassifier, latest_model
+from bot.policy import Policy
+from bot.signals import load_signals
 from bot.store import open_index
 from retrieval.batching import MicroBatcher
 from retrieval.embed import Encoder
@@ -59,16 +61,17 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         encoder = await asyncio.to_thread(Encoder, encoder_dir())
         index = await asyncio.to_thread(open_index, factory, encoder, settings.index_dir, log.info)
         personalizer = (await asyncio.to_thread(Personalizer, factory, index)) if settings.personalize else None
-        intents = None
+        scorer = churn = policy = None
         if settings.signals:  # a missing or corrupt classifier stops startup with a clear error
-            found = latest_model(settings.classifiers_path, "intent") or settings.classifiers_path / "intent-*"
-            intents = await asyncio.to_thread(IntentClassifier, found)
+            scorer, churn_model = await asyncio.to_thread(
+                load_signals, settings.classifiers_path, int8=settings.classifier_int8)
+            churn, policy = ChurnRisk(churn_model, factory), Policy(settings.policy_config())
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
         batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
-                                MicroBatcher(intents.predict) if intents is not None else None)
+                                MicroBatcher(scorer.score) if scorer is not None else None)
         dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                            config=dialogue_config(settings), personalizer=personalizer, intents=intents,
-                            batchers=batchers)
+                            config=dialogue_config(settings), personalizer=personalizer, scorer=scorer,
+                            churn=churn, policy=policy, batchers=batchers)
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),

@@ -23,6 +23,7 @@ from bot.dialogue import (
 )
 from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
 from web.auth import TokenError
+from web.limits import TokenBucket, origin_allowed
 from web.protocol import (
     CLIENT_FRAME,
     KNOWN_TYPES,
@@ -42,6 +43,7 @@ from web.state import AppState
 log = logging.getLogger("aisle.chat")
 router = APIRouter()
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 
 
 def created_frame(msg: Message) -> MessageCreated:
@@ -61,6 +63,7 @@ class ChatConnection:
         self.conversation_id = conversation_id
         self.user_id = user_id
         self.turns: asyncio.Queue[MessageCreate] = asyncio.Queue()
+        self.bucket = TokenBucket(state.settings.messages_per_s, state.settings.message_burst)
 
     async def send(self, frame: BaseModel) -> None:
         await self.ws.send_text(frame.model_dump_json())
@@ -99,9 +102,6 @@ class ChatConnection:
             return fn(session, *args)
 
     async def handle(self, raw: str) -> None:
-        if len(raw.encode()) > self.state.settings.max_frame_bytes * 8:
-            await self.error("frame_too_large", "The frame is too large.")
-            return
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
@@ -130,6 +130,10 @@ class ChatConnection:
                 if not frame.text.strip():
                     await self.error("empty_message", "The message is empty.")
                     return
+                wait = self.bucket.take()
+                if wait is not None:  # not stored: the client keeps it and sends it again
+                    await self.error("rate_limited", f"Too many messages; send it again in {wait:.1f} s.")
+                    return
                 self.turns.put_nowait(frame)
             case Resume(last_seq=last_seq):
                 for msg in await asyncio.to_thread(self._db, self._missed, last_seq):
@@ -142,7 +146,10 @@ class ChatConnection:
                 ok = await asyncio.to_thread(self._db, self._record_event, frame)
                 if not ok:
                     await self.error("unknown_sku", f"Unknown SKU {frame.sku!r}.")
-                elif self.state.dialogue.personalizer is not None:
+                    return
+                if self.state.dialogue.churn is not None:  # new behaviour: the cached risk is stale
+                    self.state.dialogue.churn.invalidate(self.user_id)
+                if self.state.dialogue.personalizer is not None:
                     self.state.dialogue.personalizer.feedback(frame.sku, frame.event)
             case FeedbackCreate():
                 ok = await asyncio.to_thread(self._db, self._record_feedback, frame)
@@ -186,6 +193,9 @@ def _open(state: AppState, shopper_id: str) -> tuple[int, int, int]:
 @router.websocket("/ws/chat")
 async def chat_socket(ws: WebSocket) -> None:
     state: AppState = ws.app.state.aisle
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), state.settings.allowed_origins):
+        await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
+        return
     try:
         claims = state.signer.verify(ws.query_params.get("token"))
     except TokenError as exc:
@@ -213,6 +223,9 @@ async def chat_socket(ws: WebSocket) -> None:
             if raw is None:
                 await conn.error("bad_frame", "Binary frames are not supported; send JSON text.")
                 continue
+            if len(raw.encode()) > state.settings.max_frame_bytes:
+                await ws.close(code=MESSAGE_TOO_BIG, reason=f"frame over {state.settings.max_frame_bytes} bytes")
+                return
             await conn.handle(raw)
     except WebSocketDisconnect:
         return

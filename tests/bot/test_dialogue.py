@@ -148,3 +148,25 @@ async def test_order_questions_open_with_the_real_status(factory, index, encoder
     assert done.message.text.startswith(deltas[0].text.strip())
     assert llm.requests[0].prefix == deltas[0].text
     assert f"status {order.status}" in llm.requests[0].messages[0]["content"]
+
+
+def lying_reply(request) -> str:  # type: ignore[no-untyped-def]
+    line = next(x for x in request.messages[0]["content"].splitlines() if x.startswith("1. "))
+    sku = line.split("[")[1].split("]")[0]
+    title = line.split("] ")[1].split(" - ")[0]
+    return (f"The {title} is $1.23 today <img src=x onerror=alert(1)>, and ZZZ-99999 is even better. "
+            f"Order {sku} now!")
+
+
+async def test_the_guard_fixes_the_stream_before_the_shopper_sees_it(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(lying_reply))
+    events = await collect(dialogue, new_conversation(factory), "a cosy throw blanket")
+    shown = "".join(e.text for e in events if isinstance(e, ReplyDelta))
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted)
+    first = done.products[0]
+    assert "$1.23" not in shown and "ZZZ-99999" not in shown and "<img" not in shown
+    assert f"${first['price']:.2f}" in shown and first["sku"] in shown
+    assert done.message.text == shown.strip()
+    kinds = sorted(c["kind"] for c in done.message.meta["guard"])
+    assert kinds == ["markup", "price", "sku"]

@@ -1,0 +1,139 @@
+"""Output checks on the model's text, applied to the stream before any of it reaches the shopper.
+
+- Markup: HTML tags, markdown images and ``javascript:``/``data:`` URLs are removed.
+- SKUs: a SKU-shaped token that is not one of the turn's retrieved products is removed.
+- Prices: a price next to a retrieved product's title or SKU is corrected to the catalog
+  price; any other price must appear in the turn's facts, the shopper's message or the
+  retrieved prices, or it is removed.
+
+The guard holds back only the unfinished tail of the stream (a partial word, an
+open tag), so text flows with a delay of one word. Every change is recorded in
+:attr:`StreamGuard.corrections`, which goes into the reply's metadata for training.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from retrieval.catalog import ProductDoc
+
+SKU = re.compile(r"\b[A-Z]{2,5}-\d{3,6}\b")
+PRICE = re.compile(r"(?:(?:USD|EUR|GBP)\s?|[$€£]\s?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
+MARKUP = re.compile(
+    r"<[^<>]{0,400}>"                                   # HTML tags, complete
+    r"|!\[[^\]]{0,200}\]\([^)]{0,400}\)"                # markdown images
+    r"|\b(?:javascript|vbscript|data)\s*:[^\s)]*",      # script-bearing URLs
+    re.IGNORECASE)
+OPENER = re.compile(r"<(?=[A-Za-z/!?]|$)|!\[")  # what may start markup that has not closed yet
+CURRENCY_TAIL = re.compile(r"(?:USD|EUR|GBP|[$€£])\s?$")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@dataclass
+class StreamGuard:
+    """Checks one reply's stream against the turn's products and facts."""
+
+    products: Sequence[ProductDoc]
+    allowed_text: str = ""  # facts and the shopper's message: prices quoted there are legitimate
+    corrections: list[dict[str, str]] = field(default_factory=list)
+    _pending: str = ""
+    _emitted: str = ""
+
+    def __post_init__(self) -> None:
+        self._skus = {p.sku for p in self.products}
+        self._prices = {round(p.price, 2) for p in self.products}
+        self._prices |= {round(float(n), 2) for n in NUMBER.findall(self.allowed_text.replace(",", ""))}
+
+    def feed(self, delta: str) -> str:
+        """Take a delta from the model; return the text that is safe to show now."""
+        self._pending += delta
+        cut = self._safe_cut(self._pending)
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._release(ready)
+
+    def finish(self) -> str:
+        """The rest of the text once the stream has ended; an opener that never closed is dropped."""
+        rest, self._pending = self._pending, ""
+        for m in reversed(list(self._unclosed(rest))):
+            self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
+            rest = rest[:m.start()] + rest[m.end():]
+        return self._release(rest)
+
+    @property
+    def text(self) -> str:
+        return self._emitted
+
+    @staticmethod
+    def _unclosed(text: str) -> list[re.Match[str]]:
+        spans = [m.span() for m in MARKUP.finditer(text)]
+        return [m for m in OPENER.finditer(text) if not any(s <= m.start() < e for s, e in spans)]
+
+    def _safe_cut(self, text: str) -> int:
+        """Where the releasable prefix ends: before unclosed markup and before the last word."""
+        space = max(text.rfind(" "), text.rfind("\n"))
+        cut = space + 1 if space >= 0 else 0
+        opened = [m.start() for m in self._unclosed(text) if len(text) - m.start() < 600]
+        if opened:
+            cut = min(cut, opened[0])
+        for m in MARKUP.finditer(text):  # never split a complete tag
+            if m.start() < cut < m.end():
+                cut = m.start()
+        if (tail := CURRENCY_TAIL.search(text[:cut].rstrip())) is not None:  # "$ 12" may follow
+            cut = tail.start()
+        return cut
+
+    def _release(self, text: str) -> str:
+        if not text:
+            return ""
+        text = MARKUP.sub(self._markup, text)
+        text = SKU.sub(self._sku, text)
+        context = self._emitted
+        out, last = [], 0
+        for m in PRICE.finditer(text):
+            out.append(text[last:m.start()])
+            out.append(self._price(m, context + "".join(out)))
+            last = m.end()
+        out.append(text[last:])
+        safe = "".join(out)
+        self._emitted += safe
+        return safe
+
+    def _markup(self, m: re.Match[str]) -> str:
+        self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
+        return ""
+
+    def _sku(self, m: re.Match[str]) -> str:
+        if m.group(0) in self._skus:
+            return m.group(0)
+        self.corrections.append({"kind": "sku", "original": m.group(0), "replacement": ""})
+        return ""
+
+    def _price(self, m: re.Match[str], before: str) -> str:
+        value = round(float(m.group(1).replace(",", "") + "." + (m.group(2) or "0")), 2)
+        named = self._named_product(before)
+        if named is not None:
+            if abs(named.price - value) < 0.005:
+                return m.group(0)
+            fixed = f"{'$' if named.currency == 'USD' else named.currency + ' '}{named.price:.2f}"
+            self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
+                                     "sku": named.sku})
+            return fixed
+        if value in self._prices:
+            return m.group(0)
+        self.corrections.append({"kind": "price", "original": m.group(0), "replacement": ""})
+        return ""
+
+    def _named_product(self, before: str) -> ProductDoc | None:
+        """The retrieved product named last in the current sentence (by SKU or title) with no price since."""
+        sentence = re.split(r"[.!?\n]\s", before)[-1].lower()
+        best, where = None, -1
+        for p in self.products:
+            for name in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower()):
+                at = sentence.rfind(name)
+                if at > where:
+                    best, where = p, at
+        if best is None or PRICE.search(sentence[where:].upper()):
+            return None
+        return best

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from bot.guard import StreamGuard
+from retrieval.catalog import ProductDoc
+
+PRODUCTS = [
+    ProductDoc(sku="RUN-00012", title="Strider Trail Shoe (blue)", category="Running", price=89.99),
+    ProductDoc(sku="HOM-00301", title="Nordic Wool Throw (grey)", category="Home", price=54.5),
+    ProductDoc(sku="KIT-04410", title="Castline Skillet 28cm (black)", category="Kitchen", price=1299.0),
+]
+PAYLOADS = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:alert(1)'>deal</a>",
+    "![promo](https://evil.example/p.png)", "<iframe src=//evil.example></iframe>", "<svg onload=alert(1)>",
+    "javascript:alert(document.cookie)", "<IMG SRC=\"jav&#x09;ascript:alert('XSS');\">", "<b>bold</b>",
+    "<body onload=alert(1)>", "data:text/html;base64,PHNjcmlwdD4=", "<style>*{display:none}</style>",
+    "<img\nsrc=x\nonerror=alert(1)>", "<object data=//evil.example/x.swf>", "VBScript:msgbox(1)",
+]
+HTML = re.compile(r"<[a-zA-Z/!]|javascript:|vbscript:|data:text|!\[", re.IGNORECASE)
+
+
+def stream(text: str, rng: random.Random, guard: StreamGuard) -> str:
+    out, i = "", 0
+    while i < len(text):
+        j = min(len(text), i + rng.randint(1, 7))
+        out += guard.feed(text[i:j])
+        i = j
+    return out + guard.finish()
+
+
+def cases(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """(kind, model text, the bad part) triples."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        p = rng.choice(PRODUCTS)
+        kind = ("sku", "price", "stray_price", "markup")[i % 4]
+        if kind == "sku":
+            bad = f"{rng.choice(['RUN', 'HOM', 'ZZZ', 'KITX'])}-{rng.randint(10000, 99999)}"
+            out.append((kind, f"You could try {bad}, or {p.sku}, both great.", bad))
+        elif kind == "price":
+            wrong = round(p.price + rng.choice([-1, 1]) * rng.uniform(1, 50), 2)
+            out.append((kind, f"The {p.title} is ${wrong:.2f} today. Anything else?", f"${wrong:.2f}"))
+        elif kind == "stray_price":
+            bad = f"${rng.randint(2, 40)}.{rng.randint(10, 99)}"
+            out.append((kind, f"Shipping is only {bad} this week!", bad))
+        else:
+            payload = rng.choice(PAYLOADS)
+            out.append((kind, f"Here you go {payload} enjoy the {p.title}.", payload))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_invented_skus_wrong_prices_and_markup_never_pass_unchanged(seed: int) -> None:
+    rng = random.Random(seed)
+    checked = 0
+    for kind, text, bad in cases(240, seed):
+        guard = StreamGuard(PRODUCTS, allowed_text="under $100")
+        out = stream(text, rng, guard)
+        assert out == guard.text
+        if kind == "markup":
+            assert not HTML.search(out), (text, out)
+        else:
+            assert bad not in out, (text, out)
+        if kind == "price":
+            named = next(p for p in PRODUCTS if p.title in text)
+            assert f"${named.price:.2f}" in out and guard.corrections[0]["sku"] == named.sku
+        assert guard.corrections and all(c["original"] for c in guard.corrections)
+        checked += 1
+    assert checked == 240
+
+
+def test_true_facts_pass_untouched_and_nothing_is_held_back() -> None:
+    text = ("The Strider Trail Shoe (blue) [RUN-00012] is $89.99 and the Castline Skillet 28cm is "
+            "$1,299.00, both under $100 or not. Express delivery is $9.95; 3 < 5 stays.")
+    guard = StreamGuard(PRODUCTS, allowed_text="Express delivery takes 1-2 days for $9.95. under $100")
+    out = stream(text, random.Random(3), guard)
+    assert out == text and guard.corrections == []
+
+
+def test_the_guard_releases_text_as_it_streams() -> None:
+    guard = StreamGuard(PRODUCTS)
+    assert guard.feed("Hello there, ") == "Hello there, "
+    assert guard.feed("the Nordic Wool Throw costs $") == "the Nordic Wool Throw costs "
+    assert guard.feed("54.50 and <img src") == "$54.50 and "
+    assert guard.feed("=x>!") == ""
+    assert guard.finish() == "!"

@@ -1,0 +1,43 @@
+"""A missing or corrupt classifier stops the app at startup with a clear error, unless signals are off."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.llm.scripted import ScriptedBackend
+from bot.signals import SignalsError, latest_model
+from tests.conftest import CLASSIFIERS, make_settings
+from web.app import create_app
+
+
+def _copy_latest(dest: Path) -> dict[str, Path]:
+    out = {}
+    for task in ("intent", "sentiment", "churn"):
+        src = latest_model(CLASSIFIERS, task)
+        assert src is not None, task
+        out[task] = Path(shutil.copytree(src, dest / src.name))
+    return out
+
+
+@pytest.mark.parametrize("task", ["intent", "sentiment", "churn"])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_corrupt_classifier_stops_startup_unless_signals_are_off(
+    tmp_path: Path, db_url: str, factory, saved_index: Path, task: str  # type: ignore[no-untyped-def]
+) -> None:
+    models = _copy_latest(tmp_path / "classifiers")
+    (models[task] / "model.safetensors").write_bytes(b"\x00garbage")
+    settings = make_settings(tmp_path / "home", db_url, saved_index, classifier_dir=tmp_path / "classifiers")
+    app = create_app(settings, llm=ScriptedBackend(lambda _request: "ok"))
+    with pytest.raises(SignalsError, match=rf"{task} classifier .* is corrupt.*--task {task}"):
+        async with app.router.lifespan_context(app):
+            pass
+    shutil.rmtree(models[task])
+    with pytest.raises(SignalsError, match=f"no {task} classifier found"):
+        async with app.router.lifespan_context(app):
+            pass
+    off = create_app(settings.model_copy(update={"signals": False}), llm=ScriptedBackend(lambda _request: "ok"))
+    async with off.router.lifespan_context(off):
+        assert off.state.aisle.dialogue.scorer is None and off.state.aisle.dialogue.policy is None
