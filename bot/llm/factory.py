@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.llm.base import LLMBackend
 from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
+from bot.llm.resilient import CircuitBreaker, ResilientBackend
 from bot.llm.vllm_http import VLLMBackend, VLLMConfig
 
 
@@ -50,8 +51,9 @@ def build_backend(settings: Settings) -> BuiltBackend:
         from bot.model_store import check_generator
 
         return BuiltBackend(LocalBackend(check_generator(settings.generator_path), settings.served_model_name))
+    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
     if settings.vllm_url:
-        return BuiltBackend(VLLMBackend(vllm_config(settings, settings.vllm_url)))
+        return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, settings.vllm_url)), breaker))
     managed = ManagedVLLM(managed_config(settings))
     url = managed.start()
-    return BuiltBackend(VLLMBackend(vllm_config(settings, url)), managed)
+    return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, url)), breaker), managed)
