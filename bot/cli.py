@@ -132,13 +132,21 @@ def cmd_segments(args: argparse.Namespace) -> int:
     return 0
 
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# what `make` trains on a fresh machine; full runs are `aisle finetune classifier --task T`
+QUICK: dict[str, dict[str, int]] = {"intent": {"epochs": 1}, "sentiment": {"sample": 4000, "epochs": 1},
+                                    "churn": {"sample": 1500, "epochs": 1}}
+
+
 def cmd_finetune_classifier(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from finetune.classifier import ClassifierArgs, main
 
     settings = get_settings()
+    quick = QUICK[args.task] if args.quick else {}
     main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
-                        epochs=args.epochs, max_steps=args.max_steps, sample=args.sample))
+                        epochs=args.epochs or quick.get("epochs"), max_steps=args.max_steps,
+                        sample=args.sample or quick.get("sample")))
     return 0
 
 
@@ -168,7 +176,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bot.bench.retrieval import main as retrieval_main
 
         return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
-    _say(f"error: benchmark {args.name!r} is not available yet; available: chat, retrieval")
+    if args.name == "classifier":
+        from bot.bench.classifier import ClassifierBenchArgs
+        from bot.bench.classifier import main as classifier_main
+        from bot.config import get_settings
+
+        return classifier_main(ClassifierBenchArgs(json_out=args.json, classifiers=get_settings().classifiers_path,
+                                                   data_dir=args.data))
+    _say(f"error: benchmark {args.name!r} is not available yet; available: chat, retrieval, classifier")
     return 2
 
 
@@ -207,10 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = sub.add_parser("finetune", help="offline training jobs").add_subparsers(dest="job", required=True)
     clf = finetune.add_parser("classifier", help="fine-tune the MiniLM BERT classifier")
-    clf.add_argument("--task", choices=["intent"], required=True)
-    clf.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data",
-                     help="the shared datasets folder")
-    clf.add_argument("--epochs", type=int, default=2)
+    clf.add_argument("--task", choices=["intent", "sentiment", "churn"], required=True)
+    clf.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared datasets folder")
+    clf.add_argument("--epochs", type=int, help="passes over the data (default: the task's own)")
+    clf.add_argument("--quick", action="store_true",
+                     help="a few-minute run for a first start (what `make` trains): fewer examples and epochs")
     clf.add_argument("--max-steps", type=int, help="stop early (smoke runs)")
     clf.add_argument("--sample", type=int, help="train on this many examples only")
     clf.set_defaults(fn=cmd_finetune_classifier)
@@ -232,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
     bench.add_argument("--max-tokens", type=int, default=64)
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
+    bench.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared datasets folder (classifier)")
     bench.set_defaults(fn=cmd_bench)
     return parser
 

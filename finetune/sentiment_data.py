@@ -17,8 +17,9 @@ LABELS = ("negative", "neutral", "positive")
 class SentimentSplits:
     train: list[Example]
     held: list[Example]  # early stopping, blend weights, decision thresholds, temperature
-    test: list[Example]  # reported figures only
+    test: list[Example]  # reported figures only; the real reviews come first
     skipped_rows: int
+    real_test: int  # how many of ``test`` are real clothing reviews
 
 
 def rating_label(rating: int) -> str:
@@ -70,4 +71,4 @@ def sentiment_splits(data_dir: Path, seed: int = 0, test_share: float = 0.2,
         bucket = random.Random(f"{seed}:{shopper}").random()
         (test if bucket < test_share else held if bucket < test_share + held_share else train).append(ex)
     rng.shuffle(train)
-    return SentimentSplits(train, held, test, skipped)
+    return SentimentSplits(train, held, test, skipped, n_test)
