@@ -1,0 +1,140 @@
+"""``aisle bench classifier``: quality, latency and throughput of the signal models.
+
+Quality figures (macro-F1, AUC, ECE, accuracy) are the held-out results each
+training job measured and saved in its ``metrics.json``; this bench copies
+them with the model path. Speed is measured here, on real messages (customer
+turns from the Twitter customer-care data and Bitext utterances), with int8 and
+float32 models side by side in one run, plus how often the two agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.bench.stats import percentiles
+
+
+@dataclass(frozen=True)
+class ClassifierBenchArgs:
+    json_out: Path = field(metadata={"help": "Where to write the figures."})
+    classifiers: Path = field(metadata={"help": "Folder of versioned classifier directories."})
+    data_dir: Path = field(metadata={"help": "The shared datasets folder."})
+    threads: int = field(default=2, metadata={"help": "Torch threads (the machine's 2 cores)."})
+    singles: int = field(default=300, metadata={"help": "Messages scored one at a time for latency."})
+    batch: int = field(default=64, metadata={"help": "Messages per batch for throughput."})
+    messages: int = field(default=1024, metadata={"help": "Messages scored in batches."})
+
+    def __post_init__(self) -> None:
+        if min(self.threads, self.singles, self.batch, self.messages) < 1:
+            raise ValueError("threads, singles, batch and messages must be positive")
+
+
+def real_messages(data_dir: Path, n: int) -> list[str]:
+    """Customer turns from the Twitter customer-care conversations, then Bitext utterances."""
+    out: list[str] = []
+    dialogs = json.loads((data_dir / "twitter_customer_care" / "dev.json").read_text())
+    for d in dialogs:
+        for turn in d.get("dialogContent", []):
+            if "client" in turn:  # the customer's turns; agents' turns carry "agent"
+                text = str(turn.get("message") or "").strip()
+                if text:
+                    out.append(text)
+    with (data_dir / "bitext_intents" / "validation.csv").open(newline="", encoding="utf-8") as fh:
+        out += [r["utterance"] for r in csv.DictReader(fh) if r.get("utterance")]
+    return [out[i % len(out)] for i in range(n)]
+
+
+def _throughput(fn: Any, texts: list[str], batch: int) -> float:
+    fn(texts[:batch])  # warm-up
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        fn(texts[i: i + batch])
+    return round(len(texts) / (time.perf_counter() - started), 1)
+
+
+def _latency(fn: Any, texts: list[str]) -> dict[str, float]:
+    for t in texts[:10]:
+        fn([t])
+    times = []
+    for t in texts:
+        started = time.perf_counter()
+        fn([t])
+        times.append((time.perf_counter() - started) * 1000)
+    return percentiles(times)
+
+
+def _metrics(path: Path) -> dict[str, Any]:
+    return json.loads((path / "metrics.json").read_text())
+
+
+def main(args: ClassifierBenchArgs) -> int:
+    import torch
+
+    from bot.signals import load_signals
+
+    torch.set_num_threads(args.threads)
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    scorer, churn = load_signals(args.classifiers, int8=True)
+    scorer32, _ = load_signals(args.classifiers, int8=False)
+    texts = real_messages(args.data_dir, args.messages)
+    singles = texts[: args.singles]
+    say(f"[bench] {len(texts)} real messages; {args.threads} torch threads")
+    figures: dict[str, Any] = {"threads": args.threads, "messages": len(texts), "batch": args.batch}
+    short = [t for t in real_messages(args.data_dir, 20_000) if len(t) < 120][: args.messages]
+    for name, sc in (("int8", scorer), ("float32", scorer32)):
+        figures[name] = {
+            "short_messages": {  # Bitext-length shop messages (under 120 characters)
+                "both_latency_ms": _latency(sc.score, short[: args.singles]),
+                "both_msgs_per_s": _throughput(sc.score, short, args.batch),
+                "sentiment_msgs_per_s": _throughput(sc.sentiment.predict, short, args.batch)},
+            "both_latency_ms": _latency(sc.score, singles),
+            "sentiment_latency_ms": _latency(sc.sentiment.predict, singles),
+            "both_msgs_per_s": _throughput(sc.score, texts, args.batch),
+            "sentiment_msgs_per_s": _throughput(sc.sentiment.predict, texts, args.batch),
+            "intent_msgs_per_s": _throughput(sc.intent.predict, texts, args.batch),
+        }
+        say(f"[bench] {name}: {figures[name]}")
+    a, b = scorer.score(texts), scorer32.score(texts)
+    figures["int8_agreement"] = {
+        task: round(float(np.mean([x.as_meta()[task]["label"] == y.as_meta()[task]["label"]
+                                   for x, y in zip(a, b, strict=True)])), 4) for task in ("sentiment", "intent")}
+    served = figures["int8"]
+    s_metrics, c_metrics = _metrics(scorer.sentiment.path), _metrics(churn.path)
+    i_metrics = _metrics(scorer.intent.path)
+    real = s_metrics.get("real_reviews") or {}  # the real clothing reviews only (the acceptance split)
+    figures["sentiment"] = {
+        "macro_f1": real.get("macro_f1", s_metrics["macro_f1"]),
+        "baseline_macro_f1": real.get("baseline_macro_f1", s_metrics["baseline_tfidf_logreg"]["macro_f1"]),
+        "real_reviews": real or None,
+        "with_demo_reviews": {"macro_f1": s_metrics["macro_f1"],
+                              "baseline_macro_f1": s_metrics["baseline_tfidf_logreg"]["macro_f1"]},
+        "encoder_only_macro_f1": s_metrics.get("encoder_only_macro_f1"),
+        "baseline_tuned_thresholds_macro_f1": s_metrics.get("baseline_tuned_thresholds_macro_f1"),
+        "per_label_f1": s_metrics.get("per_label_f1"), "ece": s_metrics["ece"],
+        "latency_ms": served["sentiment_latency_ms"], "batched_msgs_per_s": served["sentiment_msgs_per_s"],
+        "with_intent_latency_ms": served["both_latency_ms"], "with_intent_msgs_per_s": served["both_msgs_per_s"],
+        "short_messages": served["short_messages"],
+        "model": str(scorer.sentiment.path), "train_minutes": s_metrics.get("train_minutes")}
+    churn_text, churn_features = "Shopper for 200 days. Last purchase 40 days ago; 3 orders, spent 180.", [[3.7, 1.4, 5.2]]
+    figures["churn"] = {
+        "auc": c_metrics["auc"], "baseline_auc": c_metrics["baseline_auc"], "ece": c_metrics["ece"],
+        "datasets": c_metrics.get("datasets"), "latency_ms": _latency(
+            lambda t: churn.predict(t, churn_features), [churn_text] * 50),
+        "model": str(churn.path), "train_minutes": c_metrics.get("train_minutes")}
+    figures["intent"] = {"accuracy": i_metrics["accuracy"], "baseline_accuracy":
+                         i_metrics["baseline_tfidf_logreg"]["accuracy"], "ece": i_metrics["ece"],
+                         "model": str(scorer.intent.path), "train_minutes": i_metrics.get("train_minutes")}
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(figures, indent=2))
+    say(f"[bench] sentiment macro-F1 {figures['sentiment']['macro_f1']} vs {figures['sentiment']['baseline_macro_f1']}; "
+        f"sentiment+intent p95 {served['both_latency_ms']['p95']} ms; {served['sentiment_msgs_per_s']} msgs/s; "
+        f"wrote {args.json_out}")
+    return 0
