@@ -96,6 +96,7 @@ class ManagedVLLM:
                 )
             try:
                 if httpx.get(f"{self.config.url}/health", timeout=2).status_code == 200:
+                    self._warm_up(deadline)
                     return self.config.url
             except httpx.HTTPError:
                 pass
@@ -105,6 +106,21 @@ class ManagedVLLM:
             f"vLLM not healthy after {self.config.startup_timeout_s:g}s; log {self.config.log_path}:\n"
             f"{self._log_tail()}"
         )
+
+    def _warm_up(self, deadline: float) -> None:
+        """Serve one short completion so the first shopper does not pay for the engine's first-step compile."""
+        try:
+            httpx.post(
+                f"{self.config.url}/v1/completions",
+                json={"model": self.config.served_model_name, "prompt": "Hello", "max_tokens": 4},
+                timeout=max(5.0, deadline - time.monotonic()),
+            ).raise_for_status()
+        except httpx.HTTPError as exc:
+            self.stop()
+            raise LLMUnavailable(
+                f"vLLM answered /health but not a first completion ({exc}); log {self.config.log_path}:\n"
+                f"{self._log_tail()}"
+            ) from exc
 
     @property
     def running(self) -> bool:

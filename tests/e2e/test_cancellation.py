@@ -36,9 +36,12 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
             ws, _ = await open_chat(base, f"leaver-{trial}")
             await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}",
                                       "text": "tell me everything about your warmest winter jackets"}))
-            while (await recv(ws, 120))["type"] != "message.delta":
-                pass
-            assert running(vllm_url) >= 1  # the request is live on the server
+            while (frame := await recv(ws, 120))["type"] != "message.delta":
+                assert frame["type"] != "message.completed", frame  # a fallback, not a live stream
+            live = time.monotonic()
+            while running(vllm_url) < 1 and time.monotonic() - live < 2:  # the metric trails a step
+                await asyncio.sleep(0.05)
+            assert running(vllm_url) >= 1, f"trial {trial}: no request running on vLLM"
             await ws.close()
             started = time.monotonic()
             while running(vllm_url) > 0 and time.monotonic() - started < 5:
