@@ -5,6 +5,8 @@
 - Prices: a price next to a retrieved product's title or SKU is corrected to the catalog
   price; any other price must appear in the turn's facts, the shopper's message or the
   retrieved prices, or it is removed.
+- Stock: "in stock" or "sold out" after a retrieved product's name in the same sentence
+  is corrected to what the catalog says about that product.
 
 The guard holds back only the unfinished tail of the stream (a partial word, an
 open tag), so text flows with a delay of one word. Every change is recorded in
@@ -14,7 +16,7 @@ open tag), so text flows with a delay of one word. Every change is recorded in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from retrieval.catalog import ProductDoc
@@ -29,6 +31,10 @@ MARKUP = re.compile(
 OPENER = re.compile(r"<(?=[A-Za-z/!?]|$)|!\[")  # what may start markup that has not closed yet
 CURRENCY_TAIL = re.compile(r"(?:USD|EUR|GBP|[$€£])\s?$")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
+OUT_OF_STOCK = ("out of stock", "out-of-stock", "sold out", "not in stock", "unavailable", "not available")
+IN_STOCK = ("in stock", "in-stock", "available now", "ready to ship")
+STOCK = re.compile(rf"\b(?:(?P<out>{'|'.join(OUT_OF_STOCK)})|(?P<in>{'|'.join(IN_STOCK)}))\b", re.IGNORECASE)
+STOCK_PHRASES = [tuple(p.split()) for p in OUT_OF_STOCK + IN_STOCK]
 
 
 @dataclass
@@ -82,23 +88,40 @@ class StreamGuard:
                 cut = m.start()
         if (tail := CURRENCY_TAIL.search(text[:cut].rstrip())) is not None:  # "$ 12" may follow
             cut = tail.start()
-        return cut
+        return min(cut, self._phrase_tail(text[:cut]))
+
+    @staticmethod
+    def _phrase_tail(text: str) -> int:
+        """Where an unfinished stock phrase ("out of ...") starts at the end of ``text``; else its length."""
+        words = list(re.finditer(r"\S+", text))[-3:]
+        for k in range(len(words), 0, -1):
+            tail = tuple(w.group(0).lower().strip(",;:") for w in words[-k:])
+            if tail in STOCK_PHRASES:
+                return len(text)
+            if any(len(p) > k and p[:k] == tail for p in STOCK_PHRASES):
+                return words[-k].start()
+        return len(text)
 
     def _release(self, text: str) -> str:
         if not text:
             return ""
         text = MARKUP.sub(self._markup, text)
         text = SKU.sub(self._sku, text)
-        context = self._emitted
-        out, last = [], 0
-        for m in PRICE.finditer(text):
-            out.append(text[last:m.start()])
-            out.append(self._price(m, context + "".join(out)))
-            last = m.end()
-        out.append(text[last:])
-        safe = "".join(out)
+        text = self._rewrite(text, PRICE, self._price)
+        safe = self._rewrite(text, STOCK, self._stock)
         self._emitted += safe
         return safe
+
+    def _rewrite(self, text: str, pattern: re.Pattern[str],
+                 fix: Callable[[re.Match[str], str], str]) -> str:
+        """Replace each match by ``fix(match, everything shown before it)``."""
+        out, last = [], 0
+        for m in pattern.finditer(text):
+            out.append(text[last:m.start()])
+            out.append(fix(m, self._emitted + "".join(out)))
+            last = m.end()
+        out.append(text[last:])
+        return "".join(out)
 
     def _markup(self, m: re.Match[str]) -> str:
         self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
@@ -125,8 +148,17 @@ class StreamGuard:
         self.corrections.append({"kind": "price", "original": m.group(0), "replacement": ""})
         return ""
 
-    def _named_product(self, before: str) -> ProductDoc | None:
-        """The retrieved product named last in the current sentence (by SKU or title) with no price since."""
+    def _stock(self, m: re.Match[str], before: str) -> str:
+        named = self._named_product(before, unpriced=False)
+        if named is None or (named.in_stock) == (m.group("in") is not None):
+            return m.group(0)
+        fixed = "in stock" if named.in_stock else "out of stock"
+        self.corrections.append({"kind": "stock", "original": m.group(0), "replacement": fixed, "sku": named.sku})
+        return fixed
+
+    def _named_product(self, before: str, unpriced: bool = True) -> ProductDoc | None:
+        """The retrieved product named last in the current sentence (by SKU or title); with ``unpriced``,
+        only one not already followed by a price."""
         sentence = re.split(r"[.!?\n]\s", before)[-1].lower()
         best, where = None, -1
         for p in self.products:
@@ -134,6 +166,6 @@ class StreamGuard:
                 at = sentence.rfind(name)
                 if at > where:
                     best, where = p, at
-        if best is None or PRICE.search(sentence[where:].upper()):
+        if best is None or (unpriced and PRICE.search(sentence[where:].upper())):
             return None
         return best

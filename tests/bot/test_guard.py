@@ -9,9 +9,9 @@ from bot.guard import StreamGuard
 from retrieval.catalog import ProductDoc
 
 PRODUCTS = [
-    ProductDoc(sku="RUN-00012", title="Strider Trail Shoe (blue)", category="Running", price=89.99),
-    ProductDoc(sku="HOM-00301", title="Nordic Wool Throw (grey)", category="Home", price=54.5),
-    ProductDoc(sku="KIT-04410", title="Castline Skillet 28cm (black)", category="Kitchen", price=1299.0),
+    ProductDoc(sku="RUN-00012", title="Strider Trail Shoe (blue)", category="Running", price=89.99, stock=7),
+    ProductDoc(sku="HOM-00301", title="Nordic Wool Throw (grey)", category="Home", price=54.5, stock=0),
+    ProductDoc(sku="KIT-04410", title="Castline Skillet 28cm (black)", category="Kitchen", price=1299.0, stock=3),
 ]
 PAYLOADS = [
     "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:alert(1)'>deal</a>",
@@ -38,7 +38,7 @@ def cases(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     out = []
     for i in range(n):
         p = rng.choice(PRODUCTS)
-        kind = ("sku", "price", "stray_price", "markup")[i % 4]
+        kind = ("sku", "price", "stray_price", "markup", "stock")[i % 5]
         if kind == "sku":
             bad = f"{rng.choice(['RUN', 'HOM', 'ZZZ', 'KITX'])}-{rng.randint(10000, 99999)}"
             out.append((kind, f"You could try {bad}, or {p.sku}, both great.", bad))
@@ -48,6 +48,10 @@ def cases(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
         elif kind == "stray_price":
             bad = f"${rng.randint(2, 40)}.{rng.randint(10, 99)}"
             out.append((kind, f"Shipping is only {bad} this week!", bad))
+        elif kind == "stock":
+            claim = rng.choice(["sold out", "out of stock", "unavailable"] if p.in_stock else
+                               ["in stock", "available now", "ready to ship"])
+            out.append((kind, f"Good news: the {p.title} is {claim} at the moment.", claim))
         else:
             payload = rng.choice(PAYLOADS)
             out.append((kind, f"Here you go {payload} enjoy the {p.title}.", payload))
@@ -66,9 +70,10 @@ def test_invented_skus_wrong_prices_and_markup_never_pass_unchanged(seed: int) -
             assert not HTML.search(out), (text, out)
         else:
             assert bad not in out, (text, out)
-        if kind == "price":
+        if kind in ("price", "stock"):
             named = next(p for p in PRODUCTS if p.title in text)
-            assert f"${named.price:.2f}" in out and guard.corrections[0]["sku"] == named.sku
+            truth = f"${named.price:.2f}" if kind == "price" else "in stock" if named.in_stock else "out of stock"
+            assert truth in out and guard.corrections[0]["sku"] == named.sku
         assert guard.corrections and all(c["original"] for c in guard.corrections)
         checked += 1
     assert checked == 240
@@ -76,7 +81,8 @@ def test_invented_skus_wrong_prices_and_markup_never_pass_unchanged(seed: int) -
 
 def test_true_facts_pass_untouched_and_nothing_is_held_back() -> None:
     text = ("The Strider Trail Shoe (blue) [RUN-00012] is $89.99 and the Castline Skillet 28cm is "
-            "$1,299.00, both under $100 or not. Express delivery is $9.95; 3 < 5 stays.")
+            "$1,299.00, both under $100 or not. Express delivery is $9.95; 3 < 5 stays. The Nordic Wool "
+            "Throw is sold out, the Strider Trail Shoe is in stock, and in a week we restock.")
     guard = StreamGuard(PRODUCTS, allowed_text="Express delivery takes 1-2 days for $9.95. under $100")
     out = stream(text, random.Random(3), guard)
     assert out == text and guard.corrections == []
