@@ -192,17 +192,23 @@ class Dialogue:
         return text
 
     def _save_shopper(self, conversation_id: int, text: str, client_id: str | None
-                      ) -> tuple[Message, bool, list[Message], int]:
+                      ) -> tuple[Message, bool, list[Message], int, bool]:
+        """The stored message, whether it was a resend, the history before it, the user, and whether it
+        still needs a reply (new, or a resend of one whose turn was cut off before its reply began)."""
         with self.factory() as session, session.begin():
             user_id = session.get_one(Conversation, conversation_id).user_id
             if client_id and (old := crud.find_by_client_id(
                     session, conversation_id=conversation_id, client_id=client_id)):
-                return old, True, [], user_id
+                if crud.messages_after(session, conversation_id=conversation_id, seq=old.seq):
+                    return old, True, [], user_id, False
+                history = crud.recent_messages(
+                    session, conversation_id=conversation_id, limit=self.config.history_turns + 1)[:-1]
+                return old, True, history, user_id, True
             history = crud.recent_messages(
                 session, conversation_id=conversation_id, limit=self.config.history_turns)
             msg = crud.add_message(session, conversation_id=conversation_id, role=Role.SHOPPER,
                                    text=text, client_id=client_id)
-        return msg, False, history, user_id
+        return msg, False, history, user_id, True
 
     async def _embed_and_classify(self, text: str, earlier: list[str]
                                   ) -> tuple[np.ndarray | None, MessageSignals | None]:
@@ -294,11 +300,12 @@ class Dialogue:
             TurnRejected: for an empty or oversized message (nothing is stored).
         """
         text = self.validate(text)
-        shopper, duplicate, history, user_id = await asyncio.to_thread(
+        shopper, duplicate, history, user_id, unanswered = await asyncio.to_thread(
             self._save_shopper, conversation_id, text, client_id)
         yield MessageSaved(shopper, duplicate)
-        if duplicate:
+        if not unanswered:  # a resend of an answered message: the original ack only, no second model call
             return
+        text = shopper.text
 
         started = time.perf_counter()
         earlier = [m.text for m in history if m.role == Role.SHOPPER]

@@ -89,6 +89,21 @@ async def test_resent_client_id_creates_one_message_and_no_model_call(factory, i
     assert again[0].message.id == first[0].message.id  # type: ignore[union-attr]
 
 
+async def test_a_resend_answers_a_message_whose_turn_was_cut_off_before_the_model(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(first_product_reply)
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    turn = dialogue.run_turn(conversation_id=conv, text="a yoga mat", client_id="cut")
+    saved = await anext(turn)  # committed and acknowledged; then the socket drops
+    await turn.aclose()
+    assert isinstance(saved, MessageSaved) and llm.requests == []
+    again = await collect(dialogue, conv, "a yoga mat", "cut")
+    assert isinstance(again[0], MessageSaved) and again[0].duplicate and again[0].message.id == saved.message.id
+    assert isinstance(again[-1], ReplyCompleted) and len(llm.requests) == 1
+    third = await collect(dialogue, conv, "a yoga mat", "cut")  # answered now: only acknowledged
+    assert len(third) == 1 and isinstance(third[0], MessageSaved) and len(llm.requests) == 1
+
+
 @pytest.mark.parametrize(("text", "code"), [("   ", "empty_message"), ("x" * 201, "message_too_long")])
 async def test_bad_text_is_rejected_and_nothing_is_stored(factory, index, encoder, text, code) -> None:  # type: ignore[no-untyped-def]
     dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(first_product_reply))
