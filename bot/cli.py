@@ -161,7 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     # bot never imports web: uvicorn loads the app factory by name.
     uvicorn.run("web.app:app_from_env", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, log_level="info", ws_max_size=settings.max_frame_bytes * 8)
+                port=args.port or settings.port, log_level="info", **settings.server_options())
     return 0
 
 

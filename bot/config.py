@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(16 * 1024, ge=1024, description="Larger frames close the socket (1009).")
     messages_per_s: float = Field(1.0, gt=0, description="Sustained shopper messages per second per socket.")
     message_burst: int = Field(5, ge=1, description="Shopper messages allowed in a burst.")
+    outbox_frames: int = Field(256, ge=8, description="Frames queued for one socket before senders wait.")
+    outbox_wait_s: float = Field(10.0, gt=0, description="A socket whose queue stays full this long is shed (1013).")
+    ws_ping_interval_s: float = Field(20.0, gt=0, description="Seconds between WebSocket pings.")
+    ws_ping_timeout_s: float = Field(20.0, gt=0, description="A peer silent this long after a ping is dropped.")
+    sockets_per_ip: int = Field(64, ge=1, description="Open chat sockets allowed from one IP address.")
+    sessions_per_ip_per_min: float = Field(60.0, gt=0, description="New shopper sessions per minute per IP.")
+    session_burst_per_ip: int = Field(60, ge=1, description="New shopper sessions one IP may open in a burst.")
     allowed_origins: list[str] = Field(
         default_factory=list, description="Storefront origins allowed to open the chat socket, besides the "
         "server's own; '*' allows any.")
@@ -95,6 +102,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def server_options(self) -> dict[str, Any]:
+        """WebSocket options for the ASGI server (uvicorn keyword arguments)."""
+        return {"ws_max_size": self.max_frame_bytes * 8, "ws_ping_interval": self.ws_ping_interval_s,
+                "ws_ping_timeout": self.ws_ping_timeout_s}
 
     @property
     def db_url(self) -> str:

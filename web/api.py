@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -29,9 +29,13 @@ class SessionResponse(BaseModel):
     expires_in: int
 
 
-@router.post("/api/session")
-async def create_session(state: StateDep, body: SessionRequest | None = None) -> SessionResponse:
+@router.post("/api/session", responses={429: {"description": "Too many new sessions from this address"}})
+async def create_session(state: StateDep, request: Request, body: SessionRequest | None = None) -> SessionResponse:
     """Issue a signed shopper token; without a shopper id an anonymous one is made."""
+    wait = state.connections.session_allowed(request.client.host if request.client else "unknown")
+    if wait is not None:
+        raise HTTPException(429, f"Too many new sessions from this address; try again in {wait:.0f} s.",
+                            headers={"Retry-After": str(max(1, round(wait)))})
     shopper_id = (body.shopper_id if body else None) or f"anon-{uuid.uuid4().hex[:16]}"
     return SessionResponse(token=state.signer.issue(shopper_id), shopper_id=shopper_id,
                            expires_in=state.settings.session_ttl_s)
@@ -50,6 +54,7 @@ async def healthz(state: StateDep) -> JSONResponse:
     index_ok = len(state.index) > 0
     body = {
         "status": "ok" if db_ok and llm_ok and index_ok else "degraded",
+        "sockets": state.connections.open_sockets,
         "database": {"ok": db_ok, "backend": state.engine.url.get_backend_name()},
         "index": {"ok": index_ok, "products": len(state.index)},
         "llm": {"ok": llm_ok, "backend": state.llm.name, "model": state.llm.model_name},

@@ -28,6 +28,7 @@ from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
 from web import api, chat, logs
 from web.auth import TokenSigner
+from web.connections import Connections
 from web.state import AppState
 
 log = logging.getLogger("aisle.web")
@@ -75,6 +76,8 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
+            connections=Connections(settings.sockets_per_ip, settings.sessions_per_ip_per_min,
+                                    settings.session_burst_per_ip),
         )
         log.info("aisle ready: %d products, backend %s", len(index), built.backend.name)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -23,6 +24,7 @@ from bot.dialogue import (
 )
 from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
 from web.auth import TokenError
+from web.connections import Outbox, SlowReader
 from web.limits import TokenBucket, origin_allowed
 from web.protocol import (
     CLIENT_FRAME,
@@ -44,6 +46,7 @@ log = logging.getLogger("aisle.chat")
 router = APIRouter()
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
 
 
 def created_frame(msg: Message) -> MessageCreated:
@@ -64,9 +67,11 @@ class ChatConnection:
         self.user_id = user_id
         self.turns: asyncio.Queue[MessageCreate] = asyncio.Queue()
         self.bucket = TokenBucket(state.settings.messages_per_s, state.settings.message_burst)
+        self.outbox = Outbox(ws.send_text, state.settings.outbox_frames, state.settings.outbox_wait_s)
 
     async def send(self, frame: BaseModel) -> None:
-        await self.ws.send_text(frame.model_dump_json())
+        """Queue a frame; raises :class:`SlowReader` when the client has stopped reading."""
+        await self.outbox.put(frame.model_dump_json())
 
     async def error(self, code: str, message: str) -> None:
         await self.send(ErrorFrame(code=code, message=message))
@@ -80,6 +85,10 @@ class ChatConnection:
                 await self.error(exc.code, str(exc))
 
     async def run_turn(self, frame: MessageCreate) -> None:
+        async with self.state.connections.generation(self.conversation_id):  # one at a time, across sockets
+            await self._stream_turn(frame)
+
+    async def _stream_turn(self, frame: MessageCreate) -> None:
         turn = self.state.dialogue.run_turn(
             conversation_id=self.conversation_id, text=frame.text, client_id=frame.client_id)
         try:
@@ -202,19 +211,32 @@ async def chat_socket(ws: WebSocket) -> None:
         await ws.close(code=POLICY_VIOLATION, reason=str(exc))
         return
     await ws.accept()
-    conversation_id, user_id, last_seq = await asyncio.to_thread(_open, state, claims.shopper_id)
+    ip = ws.client.host if ws.client else "unknown"
+    if not state.connections.open(ip):
+        await ws.close(code=TRY_AGAIN_LATER, reason="too many open chats from this address")
+        return
+    try:
+        await _serve_socket(ws, state, claims.shopper_id)
+    finally:
+        state.connections.close(ip)
+
+
+async def _serve_socket(ws: WebSocket, state: AppState, shopper_id: str) -> None:
+    conversation_id, user_id, last_seq = await asyncio.to_thread(_open, state, shopper_id)
     conn = ChatConnection(ws, state, conversation_id, user_id)
     await conn.send(SessionReady(conversation_id=conversation_id, last_seq=last_seq))
     worker = asyncio.create_task(conn.run_turns(), name=f"turns-{conversation_id}")
+    writer = asyncio.create_task(conn.outbox.run(), name=f"outbox-{conversation_id}")
+    close_code, close_reason = 1000, ""
     try:
         while True:
             receive = asyncio.ensure_future(ws.receive())
-            done, _ = await asyncio.wait({receive, worker}, return_when=asyncio.FIRST_COMPLETED)
-            if worker in done:
+            done, _ = await asyncio.wait({receive, worker, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if worker in done or writer in done:
                 receive.cancel()
-                crash = worker.exception()
-                if crash is not None and not isinstance(crash, WebSocketDisconnect):
-                    log.error("turn worker of conversation %s failed", conversation_id, exc_info=crash)
+                crash = (worker if worker in done else writer).exception()
+                if crash is not None:
+                    raise crash
                 return
             message = receive.result()
             if message["type"] == "websocket.disconnect":
@@ -224,13 +246,27 @@ async def chat_socket(ws: WebSocket) -> None:
                 await conn.error("bad_frame", "Binary frames are not supported; send JSON text.")
                 continue
             if len(raw.encode()) > state.settings.max_frame_bytes:
-                await ws.close(code=MESSAGE_TOO_BIG, reason=f"frame over {state.settings.max_frame_bytes} bytes")
+                close_code = MESSAGE_TOO_BIG
+                close_reason = f"frame over {state.settings.max_frame_bytes} bytes"
                 return
             await conn.handle(raw)
-    except WebSocketDisconnect:
+    except SlowReader as exc:
+        log.warning("shedding a slow reader in conversation %s: %s", conversation_id, exc)
+        close_code, close_reason = TRY_AGAIN_LATER, "client too slow; reconnect and resume"
+    except (WebSocketDisconnect, OSError):
         return
+    except Exception:
+        log.exception("socket task of conversation %s failed", conversation_id)
+        close_code = 1011
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        for task in (worker, writer):
+            task.cancel()
+        await asyncio.gather(worker, writer, return_exceptions=True)
         if ws.client_state == WebSocketState.CONNECTED:
-            await ws.close()
+            await _close_quietly(ws, close_code, close_reason)
+
+
+async def _close_quietly(ws: WebSocket, code: int, reason: str) -> None:
+    # the peer may be gone or not reading; the transport is torn down with the handler either way
+    with contextlib.suppress(TimeoutError, RuntimeError, OSError):
+        await asyncio.wait_for(ws.close(code=code, reason=reason), 5)

@@ -12,6 +12,7 @@ from bot.dialogue import Dialogue
 from bot.llm.base import LLMBackend
 from retrieval.index import ProductIndex
 from web.auth import TokenSigner
+from web.connections import Connections
 
 
 @dataclass
@@ -23,3 +24,4 @@ class AppState:
     llm: LLMBackend
     dialogue: Dialogue
     signer: TokenSigner
+    connections: Connections

@@ -1,4 +1,7 @@
-"""Connection limits on the real app over real sockets: frame size, message rate, Origin."""
+"""Connection limits on the real app over real sockets: frame size, message rate, Origin.
+
+The rate limit is transport logic, so its flood runs against a scripted model.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bot.llm.scripted import ScriptedBackend
 from tests.conftest import make_settings, serve
 from tests.web.test_bad_input import messages
 from tests.web.wsclient import ask, new_token, open_chat, recv, ws_url
@@ -54,13 +58,12 @@ async def test_an_oversized_frame_closes_with_1009_and_keeps_earlier_messages(
     assert [m.client_id for m in messages(db_url, ready["conversation_id"]) if m.client_id] == ["big-1"]
 
 
-@pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_flood_is_held_to_the_burst_plus_the_rate(
-    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
+    tmp_path: Path, db_url: str, factory, saved_index: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=8)
-    with serve(create_app(settings)) as base:
+    settings = make_settings(tmp_path, db_url, saved_index, signals=False)
+    with serve(create_app(settings, llm=ScriptedBackend(lambda _: "Warm socks are on aisle three."))) as base:
         ws, ready = await open_chat(base, "flooder")
         started = time.monotonic()
         for i in range(20):
