@@ -134,8 +134,9 @@ def run_churn(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
     )
 
     train_ex, held_ex, test_ex, skipped = churn_splits(args.data_dir, args.seed)
-    if args.sample:
+    if args.sample:  # a quick run: fewer shoppers to learn from, and a random share of the test cut-off
         train_ex, held_ex = train_ex[: args.sample], held_ex[: max(200, args.sample // 4)]
+        test_ex = random.Random(args.seed).sample(test_ex, min(len(test_ex), 2 * args.sample))
     say(f"[classifier] churn: {len(train_ex)} train, {len(held_ex)} held-out, {len(test_ex)} test "
         f"({sum(e.churned for e in test_ex) / max(1, len(test_ex)):.0%} churned); {skipped} unusable rows skipped")
     raw = np.array([e.features for e in train_ex])

@@ -54,7 +54,8 @@ def test_each_task_reports_its_baseline(smoke_models: dict[str, Path]) -> None:
     assert 0 < sentiment["baseline_tfidf_logreg"]["macro_f1"] <= 1 and 0 <= sentiment["encoder_weight"] <= 1
     assert set(sentiment["per_label_f1"]) == {"negative", "neutral", "positive"}
     churn = json.loads((smoke_models["churn"] / "metrics.json").read_text())
-    assert churn["datasets"]["online_retail"]["examples"] > 1000 and churn["datasets"]["demo"]["examples"] > 100
+    assert churn["test_examples"] == 960  # a quick run scores a random share of the test cut-off
+    assert churn["datasets"]["online_retail"]["examples"] > 500 and churn["datasets"]["demo"]["examples"] > 30
     assert 0.5 < churn["baseline_auc"] <= 1 and 0 <= churn["auc"] <= 1
     # early stopping keeps the best held-out score, and the start is the RFM baseline itself
     assert churn["held_auc_best"] >= churn["held_auc_start"] > 0.6
