@@ -5,8 +5,8 @@
 - Prices: a price next to a retrieved product's title or SKU is corrected to the catalog
   price; any other price must appear in the turn's facts, the shopper's message or the
   retrieved prices, or it is removed.
-- Stock: "in stock" or "sold out" after a retrieved product's name in the same sentence
-  is corrected to what the catalog says about that product.
+- Stock: "in stock", "sold out" or "only 2 left" after a retrieved product's name in the
+  same sentence is corrected to what the catalog says about that product.
 
 The guard holds back only the unfinished tail of the stream (a partial word, an
 open tag), so text flows with a delay of one word. Every change is recorded in
@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.prompts import stock_phrase
 from retrieval.catalog import ProductDoc
 
 SKU = re.compile(r"\b[A-Z]{2,5}-\d{3,6}\b")
@@ -33,8 +34,9 @@ CURRENCY_TAIL = re.compile(r"(?:USD|EUR|GBP|[$€£])\s?$")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 OUT_OF_STOCK = ("out of stock", "out-of-stock", "sold out", "not in stock", "unavailable", "not available")
 IN_STOCK = ("in stock", "in-stock", "available now", "ready to ship")
-STOCK = re.compile(rf"\b(?:(?P<out>{'|'.join(OUT_OF_STOCK)})|(?P<in>{'|'.join(IN_STOCK)}))\b", re.IGNORECASE)
-STOCK_PHRASES = [tuple(p.split()) for p in OUT_OF_STOCK + IN_STOCK]
+STOCK = re.compile(rf"\b(?:(?P<out>{'|'.join(OUT_OF_STOCK)})|(?P<in>{'|'.join(IN_STOCK)})|(?P<few>only (\d+) left))\b",
+                   re.IGNORECASE)
+STOCK_PHRASES = [tuple(p.split()) for p in (*OUT_OF_STOCK, *IN_STOCK, "only # left")]  # "#": a number
 
 
 @dataclass
@@ -95,7 +97,7 @@ class StreamGuard:
         """Where an unfinished stock phrase ("out of ...") starts at the end of ``text``; else its length."""
         words = list(re.finditer(r"\S+", text))[-3:]
         for k in range(len(words), 0, -1):
-            tail = tuple(w.group(0).lower().strip(",;:") for w in words[-k:])
+            tail = tuple("#" if w.group(0).isdigit() else w.group(0).lower().strip(",;:") for w in words[-k:])
             if tail in STOCK_PHRASES:
                 return len(text)
             if any(len(p) > k and p[:k] == tail for p in STOCK_PHRASES):
@@ -150,9 +152,16 @@ class StreamGuard:
 
     def _stock(self, m: re.Match[str], before: str) -> str:
         named = self._named_product(before, unpriced=False)
-        if named is None or (named.in_stock) == (m.group("in") is not None):
+        if named is None:
             return m.group(0)
-        fixed = "in stock" if named.in_stock else "out of stock"
+        if m.group("few"):
+            if int(m.group(4)) == named.stock:
+                return m.group(0)
+            fixed = stock_phrase(named.stock)
+        elif named.in_stock == (m.group("in") is not None):
+            return m.group(0)
+        else:
+            fixed = "in stock" if named.in_stock else "out of stock"
         self.corrections.append({"kind": "stock", "original": m.group(0), "replacement": fixed, "sku": named.sku})
         return fixed
 

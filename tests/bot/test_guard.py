@@ -6,6 +6,7 @@ import re
 import pytest
 
 from bot.guard import StreamGuard
+from bot.prompts import stock_phrase
 from retrieval.catalog import ProductDoc
 
 PRODUCTS = [
@@ -49,8 +50,8 @@ def cases(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
             bad = f"${rng.randint(2, 40)}.{rng.randint(10, 99)}"
             out.append((kind, f"Shipping is only {bad} this week!", bad))
         elif kind == "stock":
-            claim = rng.choice(["sold out", "out of stock", "unavailable"] if p.in_stock else
-                               ["in stock", "available now", "ready to ship"])
+            claim = rng.choice(["sold out", "out of stock", "unavailable", f"only {p.stock + 1} left"]
+                               if p.in_stock else ["in stock", "available now", "ready to ship", "only 2 left"])
             out.append((kind, f"Good news: the {p.title} is {claim} at the moment.", claim))
         else:
             payload = rng.choice(PAYLOADS)
@@ -72,7 +73,8 @@ def test_invented_skus_wrong_prices_and_markup_never_pass_unchanged(seed: int) -
             assert bad not in out, (text, out)
         if kind in ("price", "stock"):
             named = next(p for p in PRODUCTS if p.title in text)
-            truth = f"${named.price:.2f}" if kind == "price" else "in stock" if named.in_stock else "out of stock"
+            truth = f"${named.price:.2f}" if kind == "price" else stock_phrase(named.stock) if "only" in bad \
+                else "in stock" if named.in_stock else "out of stock"
             assert truth in out and guard.corrections[0]["sku"] == named.sku
         assert guard.corrections and all(c["original"] for c in guard.corrections)
         checked += 1
@@ -82,7 +84,8 @@ def test_invented_skus_wrong_prices_and_markup_never_pass_unchanged(seed: int) -
 def test_true_facts_pass_untouched_and_nothing_is_held_back() -> None:
     text = ("The Strider Trail Shoe (blue) [RUN-00012] is $89.99 and the Castline Skillet 28cm is "
             "$1,299.00, both under $100 or not. Express delivery is $9.95; 3 < 5 stays. The Nordic Wool "
-            "Throw is sold out, the Strider Trail Shoe is in stock, and in a week we restock.")
+            "Throw is sold out, the Strider Trail Shoe is in stock, and in a week we restock. Only 3 left "
+            "of the Castline Skillet: the Castline Skillet has only 3 left.")
     guard = StreamGuard(PRODUCTS, allowed_text="Express delivery takes 1-2 days for $9.95. under $100")
     out = stream(text, random.Random(3), guard)
     assert out == text and guard.corrections == []
