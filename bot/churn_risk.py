@@ -5,6 +5,8 @@ The history is read in the same format the model was trained on
 from the events table, plus the shopper's negative chat messages as
 complaints. A score stays cached until :meth:`ChurnRisk.invalidate` is called,
 which the chat service does on every behaviour event and negative message.
+A shopper who has never bought has no churn risk (None): the model learned from
+customers with purchases, and a first visit is not a customer leaving.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ChurnRisk:
     def __init__(self, model: ChurnModel, factory: sessionmaker[Session]) -> None:
         self.model = model
         self.factory = factory
-        self._cache: dict[int, float] = {}
+        self._cache: dict[int, float | None] = {}
         self._lock = threading.Lock()
         self.computed = 0  # how many scores were computed (not served from the cache)
 
@@ -60,8 +62,9 @@ class ChurnRisk:
         with self._lock:
             self._cache.pop(user_id, None)
 
-    def score(self, user_id: int, *, complaint: str | None = None, now: datetime | None = None) -> float:
-        """The shopper's churn probability; ``complaint`` is a negative message not stored yet."""
+    def score(self, user_id: int, *, complaint: str | None = None, now: datetime | None = None) -> float | None:
+        """The shopper's churn probability, None before their first purchase; ``complaint`` is a negative
+        message not stored yet."""
         with self._lock:
             if user_id in self._cache:
                 return self._cache[user_id]
@@ -70,7 +73,8 @@ class ChurnRisk:
             history = load_history(session, user_id)
         if complaint:
             history.append(HistoryEvent(now, "complaint", complaint[:160]))
-        value = self.model.predict([render(history, now)], [rfm(history, now)])[0]
+        bought = any(e.kind == "purchase" for e in history)
+        value = self.model.predict([render(history, now)], [rfm(history, now)])[0] if bought else None
         with self._lock:
             self._cache[user_id] = value
             self.computed += 1
