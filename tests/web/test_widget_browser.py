@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import make_engine, session_factory
-from bot.models import Event, EventType, Message, Role
+from bot.llm.scripted import ScriptedBackend
+from bot.models import Event, EventType, Feedback, Message, Role
 from tests.conftest import REPO, make_settings, serve
 from web.app import create_app
 
@@ -44,14 +45,37 @@ def test_widget_streams_a_grounded_reply_with_cards(
         chat.locator(".msg.shopper").filter(has_text="waterproof running shoes").wait_for()
         card = chat.locator(".cards .card").first
         card.wait_for(timeout=120_000)
-        reply = chat.locator(".msg.assistant").last.inner_text()
-        assert reply.strip()
+        chat.locator(".msg.assistant .rate").first.wait_for(timeout=120_000)  # completed
+        reply_text = chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent")
+        assert reply_text.strip()
         prices = [float(t.split()[-1]) for t in chat.locator(".cards .card .p").all_inner_texts()]
         assert prices and all(x <= 100 for x in prices)
         sku = card.get_attribute("data-sku")
         card.locator("button").click()
         card.locator("button").filter(has_text="Added").wait_for()
+        chat.locator(".msg.assistant .rate button").first.click()  # thumbs up
+        chat.locator(".rate button.chosen").wait_for()
         page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
+        page.reload()  # mid-conversation: the whole history comes back from the server
+        page.click("[data-aisle=launcher]")
+        chat = page.frame_locator("[data-aisle=frame]")
+        chat.locator(".msg.shopper").filter(has_text="waterproof running shoes").wait_for(timeout=20_000)
+        chat.locator(".cards .card").first.wait_for(timeout=20_000)
+        assert chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent") == reply_text
+        assert chat.locator(".typing").count() == 0
+        state = page.context.storage_state()  # the same shopper, on a phone
+        for scheme in ("light", "dark"):
+            context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                          color_scheme=scheme, storage_state=state)
+            phone = context.new_page()
+            phone.goto(base + "/")
+            phone.click("[data-aisle=launcher]")
+            frame = phone.frame_locator("[data-aisle=frame]")
+            frame.locator(".cards .card").first.wait_for(timeout=20_000)
+            width = phone.locator("[data-aisle=frame]").evaluate("f => f.getBoundingClientRect().width")
+            assert width == 390  # a full-width sheet on a phone
+            phone.screenshot(path=str(ARTIFACTS / f"widget-mobile-{scheme}.png"))
+            context.close()
         browser.close()
         assert errors == []
 
@@ -60,6 +84,47 @@ def test_widget_streams_a_grounded_reply_with_cards(
         texts = [m.text for m in s.scalars(select(Message).order_by(Message.id))]
         roles = [m.role for m in s.scalars(select(Message).order_by(Message.id))]
         carts = s.scalars(select(Event).where(Event.type == EventType.CART, Event.session.like("conv-%"))).all()
+        ratings = [f.rating for f in s.scalars(select(Feedback))]
     engine.dispose()
-    assert roles == [Role.SHOPPER, Role.ASSISTANT] and texts[1].strip() == reply.strip()
-    assert len(carts) == 1 and sku
+    assert roles == [Role.SHOPPER, Role.ASSISTANT] and texts[1].strip() == reply_text.strip()
+    assert len(carts) == 1 and sku and ratings == [1]
+
+
+HOSTILE_REPLY = ('Try <img src="https://evil.example/x.png" onerror="alert(1)"> this ![promo](https://evil.example/p.png) '
+                 'deal at javascript:alert(2) or <script>window.__pwned = 1</script> '
+                 '<iframe src="https://evil.example/frame"></iframe> and <a href="https://evil.example/">click</a>.')
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_hostile_model_output_runs_no_script_and_fetches_nothing_outside(
+    tmp_path: Path, db_url: str, factory, saved_index: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """The model's text (scripted here, to carry the payloads) reaches the page inert."""
+    from playwright.sync_api import sync_playwright
+
+    settings = make_settings(tmp_path, db_url, saved_index, signals=False)
+    with serve(create_app(settings, llm=ScriptedBackend(lambda _: HOSTILE_REPLY))) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        requests: list[str] = []
+        dialogs: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(base + "/")
+        page.click("[data-aisle=launcher]")
+        chat = page.frame_locator("[data-aisle=frame]")
+        chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
+        chat.locator("#input").fill("show me a deal")
+        chat.locator("#send").click()
+        chat.locator(".msg.assistant .rate").first.wait_for(timeout=30_000)
+        shown = chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent")
+        page.wait_for_timeout(500)  # give any injected handler the chance to fire
+        pwned = [f.evaluate("() => window.__pwned === undefined ? null : window.__pwned") for f in page.frames]
+        elements = chat.locator(".msg.assistant img, .msg.assistant script, .msg.assistant iframe, .msg.assistant a")
+        n_elements = elements.count()
+        browser.close()
+    assert shown.strip() and "<" not in shown and "javascript:" not in shown.lower() and "![" not in shown
+    assert dialogs == [] and pwned == [None] * len(pwned) and n_elements == 0
+    outside = [u for u in requests if not u.startswith(base)]
+    assert outside == [], outside

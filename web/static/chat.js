@@ -18,6 +18,11 @@
     if (event.data && event.data.type === "aisle:open") input.focus();
   });
   document.getElementById("close").addEventListener("click", function () { toParent("close"); });
+  document.getElementById("human").addEventListener("click", function () {
+    send({ type: "handoff.request" });
+    note("A colleague will join this chat soon.");
+  });
+  function note(text) { log.appendChild(el("li", "msg note", text)); scroll(); }
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -59,23 +64,47 @@
     log.insertBefore(row, anchor ? anchor.nextSibling : null);
     scroll();
   }
+  function rate(node, id) {
+    if (node.querySelector(".rate")) return;
+    var bar = el("span", "rate");
+    [[1, "Helpful"], [-1, "Not helpful"]].forEach(function (r) {
+      var b = el("button", "", r[1]); b.type = "button"; b.title = "Rate this answer: " + r[1].toLowerCase();
+      b.addEventListener("click", function () {
+        send({ type: "feedback.create", message_id: id, rating: r[0] });
+        bar.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+        b.classList.add("chosen");
+      });
+      bar.appendChild(b);
+    });
+    node.appendChild(bar);
+  }
+  function clearTyping() {
+    Object.keys(seen).forEach(function (k) { if (seen[k].dataset && seen[k].dataset.typing) { seen[k].remove(); delete seen[k]; } });
+  }
   function send(frame) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame)); }
 
   function onFrame(frame) {
     if (frame.seq) lastSeq = Math.max(lastSeq, frame.seq);
     switch (frame.type) {
-      case "session.ready": statusEl.textContent = "online"; send({ type: "resume", last_seq: 0 }); break;
+      case "session.ready":
+        statusEl.textContent = "online";
+        send({ type: "resume", last_seq: lastSeq });
+        Object.keys(pending).forEach(function (cid) {  // not acknowledged before the drop: send again
+          send({ type: "message.create", client_id: cid, text: pending[cid].textContent });
+        });
+        break;
       case "message.created":
         if (frame.client_id && pending[frame.client_id]) { pending[frame.client_id].remove(); delete pending[frame.client_id]; }
         bubble(frame.id, frame.role, frame.text);
         if (frame.role === "shopper") { var t = bubble("t" + frame.id, "assistant typing", ""); t.dataset.typing = "1"; }
         break;
       case "message.delta":
-        Object.keys(seen).forEach(function (k) { if (seen[k].dataset && seen[k].dataset.typing) { seen[k].remove(); delete seen[k]; } });
+        clearTyping();
         var node = bubble(frame.id, "assistant", "");
         node.textContent += frame.text; scroll(); break;
       case "message.completed":
-        bubble(frame.id, "assistant", frame.text); cards(frame.id, frame.products); break;
+        clearTyping();
+        rate(bubble(frame.id, "assistant", frame.text), frame.id); cards(frame.id, frame.products); break;
       case "error": log.appendChild(el("li", "msg error", frame.message)); scroll(); break;
     }
   }

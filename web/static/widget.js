@@ -38,6 +38,7 @@
   function toggle(state) {
     open = state === undefined ? !open : state;
     frame.style.display = open ? "block" : "none";
+    bubble.style.display = open && window.innerWidth <= 480 ? "none" : "flex";  // the sheet has its own close
     bubble.setAttribute("aria-label", open ? "Close the shop assistant" : "Open the shop assistant");
     post(open ? "open" : "close");
   }
@@ -48,6 +49,18 @@
     if (!msg || typeof msg.type !== "string" || msg.type.indexOf("aisle:") !== 0) return;
     if (msg.type === "aisle:close") toggle(false);
   });
+  function fit() {  // a full-screen sheet on phones, a floating panel elsewhere
+    var phone = window.innerWidth <= 480;
+    frame.style.width = phone ? "100vw" : "380px";
+    frame.style.height = phone ? "100%" : "560px";
+    frame.style.bottom = phone ? "0" : "92px";
+    frame.style.right = phone ? "0" : "20px";
+    frame.style.maxWidth = phone ? "100vw" : "calc(100vw - 24px)";
+    frame.style.maxHeight = phone ? "100%" : "calc(100vh - 110px)";
+    frame.style.borderRadius = phone ? "0" : "16px";
+  }
+  fit();
+  window.addEventListener("resize", fit);
   document.body.appendChild(frame);
   document.body.appendChild(bubble);
 })();
