@@ -118,15 +118,20 @@ async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
 def _rebuild_prompt(factory: Any, settings: Any, question: str, meta: dict[str, Any]) -> list[dict[str, str]]:
     from sqlalchemy import select
 
+    from bot.dialogue import tone
     from bot.models import Product
     from bot.prompts import build_messages
+    from bot.signals import Sentiment
     from bot.store import to_doc
 
     with factory() as s:
         rows = {p.sku: to_doc(p) for p in s.scalars(select(Product).where(Product.sku.in_(meta["retrieved_skus"])))}
     products = [rows[sku] for sku in meta["retrieved_skus"]]
+    mood = ((meta.get("signals") or {}).get("sentiment"))
     return build_messages(store_name=settings.store_name, history=[], text=question, products=products,
-                          constraint=meta.get("filters", ""), profile=meta.get("profile"))
+                          constraint=meta.get("filters", ""), profile=meta.get("profile"), facts=meta.get("facts"),
+                          signals=tone(Sentiment(**mood) if mood else None),
+                          offer=(meta.get("policy") or {}).get("retention"))
 
 
 async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any) -> dict[str, Any]:
