@@ -269,4 +269,8 @@ def main(args: ChatBenchArgs) -> int:
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    if result["prompt_token_mismatches"]:  # the two sides did not send the same prompts: no fair ratio
+        print(f"[bench] error: {result['prompt_token_mismatches']} prompts differ between aisle and raw vLLM; "
+              "the comparison is not like for like", file=sys.stderr)
+        return 1
     return 0
