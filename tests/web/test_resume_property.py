@@ -8,6 +8,7 @@ causes a second model call. The model is scripted (this tests the protocol), the
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -146,6 +147,9 @@ class ShopperProtocol(RuleBasedStateMachine):
             fresh.token, fresh.last_seq, fresh.by_seq, fresh.acked = self.token, 0, {}, set()
             fresh.stored, fresh.seqs = Counter(), set()
             fresh.connect()
+            deadline = time.monotonic() + 30
+            while max(fresh.by_seq, default=0) < self.last_seq and time.monotonic() < deadline:
+                fresh.read(0.5)  # the whole history, however long the server takes to send it
             fresh.read(0.1)
             fresh.ws.close()  # type: ignore[union-attr]
             assert sorted(fresh.by_seq) == list(range(1, len(fresh.by_seq) + 1))  # no gap, no duplicate
