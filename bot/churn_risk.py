@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Conversation, Event, EventType, Message, Product, Role
-from bot.shopper_history import HistoryEvent, render, rfm
+from bot.shopper_history import HistoryEvent, churn_features, render
 from bot.signals import ChurnModel
 
 KINDS = {EventType.VIEW: "view", EventType.CART: "cart", EventType.PURCHASE: "purchase",
@@ -74,7 +74,8 @@ class ChurnRisk:
         if complaint:
             history.append(HistoryEvent(now, "complaint", complaint[:160]))
         bought = any(e.kind == "purchase" for e in history)
-        value = self.model.predict([render(history, now)], [rfm(history, now)])[0] if bought else None
+        features = churn_features(history, now, self.model.config.feature_names)
+        value = self.model.predict([render(history, now)], [features])[0] if bought else None
         with self._lock:
             self._cache[user_id] = value
             self.computed += 1

@@ -9,7 +9,11 @@ import numpy as np
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """ECE of the top-class confidence (for two classes, that is the usual binary ECE)."""
+    """Top-label ECE: binned |accuracy - confidence| of the most likely class (multi-class tasks).
+
+    For a binary probability use :func:`binary_calibration_error`: folding
+    P and 1 - P into one confidence lets over- and under-prediction cancel.
+    """
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0, 1, bins + 1)
@@ -19,6 +23,17 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
         if sel.any():
             ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
     return float(ece)
+
+
+def binary_calibration_error(p: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE of P(positive): binned |observed positive rate - mean predicted|, weighted by bin size."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (p > lo) & (p <= hi) if lo > 0 else (p >= lo) & (p <= hi)
+        if sel.any():
+            total += sel.mean() * abs(labels[sel].mean() - p[sel].mean())
+    return float(total)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -94,27 +109,37 @@ def plot_roc(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray, float]])
     plt.close(fig)
 
 
-def plot_calibration(out: Path, probs: np.ndarray, y: np.ndarray, *, positive: int | None = None) -> None:
-    """Reliability diagram: top-class confidence, or P(positive class) for a binary task."""
-    plt = _pyplot()
-    if positive is None:
-        score, hit = probs.max(axis=1), probs.argmax(axis=1) == y
-        xlabel = "confidence"
-    else:
-        score, hit = probs[:, positive], y == positive
-        xlabel = "predicted probability"
-    edges = np.linspace(0, 1, 11)
+def _reliability(score: np.ndarray, hit: np.ndarray, bins: int = 10) -> tuple[list[float], list[float]]:
+    edges = np.linspace(0, 1, bins + 1)
     mids, rates = [], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (score > lo) & (score <= hi)
         if sel.any():
-            mids.append(score[sel].mean())
-            rates.append(hit[sel].mean())
+            mids.append(float(score[sel].mean()))
+            rates.append(float(hit[sel].mean()))
+    return mids, rates
+
+
+def _calibration_figure(out: Path, curves: dict[str, tuple[list[float], list[float]]], xlabel: str) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
-    ax.plot(mids, rates, "o-", label="model (calibrated)")
+    for name, (mids, rates) in curves.items():
+        ax.plot(mids, rates, "o-", label=name)
     ax.set(xlabel=xlabel, ylabel="observed frequency", title="Calibration (test)")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "calibration.png", dpi=110)
     plt.close(fig)
+
+
+def plot_calibration(out: Path, probs: np.ndarray, y: np.ndarray) -> None:
+    """Reliability diagram of the top-class confidence (multi-class tasks)."""
+    curve = _reliability(probs.max(axis=1), probs.argmax(axis=1) == y)
+    _calibration_figure(out, {"model (calibrated)": curve}, "confidence")
+
+
+def plot_binary_calibration(out: Path, models: dict[str, np.ndarray], y: np.ndarray) -> None:
+    """Reliability diagram of P(positive) for each named model."""
+    _calibration_figure(out, {name: _reliability(p, y == 1) for name, p in models.items()},
+                        "predicted probability")

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.shopper_history import HistoryEvent, churn_features, render
 from bot.signals import (
     ChurnModel,
     IntentClassifier,
@@ -57,6 +59,11 @@ def test_each_task_reports_its_baseline(smoke_models: dict[str, Path]) -> None:
     assert churn["test_examples"] == 960  # a quick run scores a random share of the test cut-off
     assert churn["datasets"]["online_retail"]["examples"] > 500 and churn["datasets"]["demo"]["examples"] > 30
     assert 0.5 < churn["baseline_auc"] <= 1 and 0 <= churn["auc"] <= 1
+    for source in ("online_retail", "demo"):  # shifted so today's mean prediction is the look-back estimate
+        figures = churn["datasets"][source]
+        assert 0 < figures["estimated_churn_rate"] < 1 and figures["reference_lookback"]["train_rows"] > 100
+        assert figures["mean_predicted"] == pytest.approx(figures["estimated_churn_rate"], abs=2e-3)
+    assert churn["served_prior_offset"] == churn["datasets"]["demo"]["prior_offset"]
     # early stopping keeps the best held-out score, and the start is the RFM baseline itself
     assert churn["held_auc_best"] >= churn["held_auc_start"] > 0.6
 
@@ -70,9 +77,11 @@ def test_the_saved_models_predict_calibrated_known_labels(smoke_models: dict[str
     assert all(m.label in ("negative", "neutral", "positive") and 0 <= m.negative <= 1 for m in moods)
     assert moods[1].negative > moods[0].negative
     churn = ChurnModel(smoke_models["churn"])
-    risk = churn.predict(["Shopper for 300 days. Last purchase 250 days ago; 1 orders, spent 12.",
-                          "Shopper for 300 days. Last purchase 2 days ago; 40 orders, spent 9000."],
-                         [[5.5, 0.7, 2.6], [1.1, 3.7, 9.1]])
+    now = datetime(2011, 6, 10)
+    lapsed = [HistoryEvent(now - timedelta(days=250), "purchase", "Mug", 12.0, "A1")]
+    loyal = [HistoryEvent(now - timedelta(days=d), "purchase", "Tea", 225.0, f"B{d}") for d in range(2, 300, 7)]
+    risk = churn.predict([render(lapsed, now), render(loyal, now)],
+                         [churn_features(lapsed, now), churn_features(loyal, now)])
     assert all(0 < r < 1 for r in risk) and risk[0] > risk[1]
 
 
