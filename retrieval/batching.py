@@ -18,19 +18,26 @@ T = TypeVar("T")
 class MicroBatcher(Generic[T]):
     """Calls ``fn(items)`` in a worker thread for batches of up to ``max_batch`` items.
 
+    A batch closes when no new item has come for ``max_wait_s``, or
+    ``max_linger_s`` after its first item: a burst of requests that the event
+    loop hands over one by one still lands in one batch, and a lone request
+    waits only ``max_wait_s``.
+
     Args:
         fn: maps a list of inputs to one output per input.
         max_batch: largest batch.
-        max_wait_s: how long the first item of a batch waits for company.
+        max_wait_s: the longest pause between arrivals that keeps a batch open.
+        max_linger_s: the longest a batch's first item waits for company.
     """
 
     def __init__(self, fn: Callable[[list[str]], Sequence[T]], max_batch: int = 64,
-                 max_wait_s: float = 0.002) -> None:
-        if max_batch < 1 or max_wait_s < 0:
-            raise ValueError("max_batch must be positive and max_wait_s non-negative")
+                 max_wait_s: float = 0.002, max_linger_s: float = 0.01) -> None:
+        if max_batch < 1 or max_wait_s < 0 or max_linger_s < max_wait_s:
+            raise ValueError("max_batch must be positive, max_wait_s non-negative and max_linger_s >= max_wait_s")
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.max_linger_s = max_linger_s
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[T]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         # its own thread: model calls never wait behind database work in the shared pool
@@ -52,10 +59,10 @@ class MicroBatcher(Generic[T]):
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
-            deadline = loop.time() + self.max_wait_s
+            last_call = loop.time() + self.max_linger_s
             while len(batch) < self.max_batch:
                 if queue.empty():
-                    remaining = deadline - loop.time()
+                    remaining = min(self.max_wait_s, last_call - loop.time())
                     if remaining <= 0:
                         break
                     try:

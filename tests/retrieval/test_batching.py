@@ -39,6 +39,28 @@ async def test_a_failure_reaches_every_waiter_and_the_batcher_recovers() -> None
     await batcher.aclose()
 
 
+async def test_a_burst_handed_over_one_by_one_lands_in_one_batch() -> None:
+    calls: list[list[str]] = []
+
+    def fn(items: list[str]) -> list[str]:
+        calls.append(items)
+        return items
+
+    batcher = MicroBatcher(fn, max_wait_s=0.05, max_linger_s=0.5)
+
+    async def arrive(i: int) -> list[str]:
+        await asyncio.sleep(0.01 * i)  # each a little after the one before, well inside the pause
+        return await batcher.submit([str(i)])
+
+    assert await asyncio.gather(*(arrive(i) for i in range(6))) == [[str(i)] for i in range(6)]
+    assert calls == [[str(i) for i in range(6)]]
+    await asyncio.sleep(0.2)  # a pause longer than max_wait_s: the next item starts a batch of its own
+    assert await batcher.submit(["late"]) == ["late"] and calls[-1] == ["late"]
+    await batcher.aclose()
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(lambda items: items, max_batch=0)
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda items: items, max_wait_s=0.01, max_linger_s=0.005)
