@@ -9,7 +9,10 @@
   same sentence is corrected to what the catalog says about that product.
 
 The guard holds back only the unfinished tail of the stream (a partial word, an
-open tag), so text flows with a delay of one word. Every change is recorded in
+open tag), so text flows with a delay of one word at most: a trailing word that
+no check needs to see whole (plain letters with a lower-case one, not the start
+of a stock phrase or a script URL) goes out at once, so the first word of a
+reply is not held for the next chunk. Every change is recorded in
 :attr:`StreamGuard.corrections`, which goes into the reply's metadata for training.
 """
 
@@ -37,6 +40,8 @@ IN_STOCK = ("in stock", "in-stock", "available now", "ready to ship")
 STOCK = re.compile(rf"\b(?:(?P<out>{'|'.join(OUT_OF_STOCK)})|(?P<in>{'|'.join(IN_STOCK)})|(?P<few>only (\d+) left))\b",
                    re.IGNORECASE)
 STOCK_PHRASES = [tuple(p.split()) for p in (*OUT_OF_STOCK, *IN_STOCK, "only # left")]  # "#": a number
+PLAIN_WORD = re.compile(r"[A-Za-z]*[a-z][A-Za-z]*")  # letters, at least one lower-case: never part of a SKU
+WATCHED = ("javascript", "vbscript", "data", *sorted({w for p in STOCK_PHRASES for w in p if w != "#"}))
 
 
 @dataclass
@@ -82,6 +87,8 @@ class StreamGuard:
         """Where the releasable prefix ends: before unclosed markup and before the last word."""
         space = max(text.rfind(" "), text.rfind("\n"))
         cut = space + 1 if space >= 0 else 0
+        if self._plain(text[cut:]):
+            cut = len(text)
         opened = [m.start() for m in self._unclosed(text) if len(text) - m.start() < 600]
         if opened:
             cut = min(cut, opened[0])
@@ -91,6 +98,11 @@ class StreamGuard:
         if (tail := CURRENCY_TAIL.search(text[:cut].rstrip())) is not None:  # "$ 12" may follow
             cut = tail.start()
         return min(cut, self._phrase_tail(text[:cut]))
+
+    @staticmethod
+    def _plain(word: str) -> bool:
+        """Whether a partial word can go out before it ends: no SKU, URL or stock phrase can grow from it."""
+        return PLAIN_WORD.fullmatch(word) is not None and not any(w.startswith(word.lower()) for w in WATCHED)
 
     @staticmethod
     def _phrase_tail(text: str) -> int:

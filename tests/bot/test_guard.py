@@ -98,3 +98,13 @@ def test_the_guard_releases_text_as_it_streams() -> None:
     assert guard.feed("54.50 and <img src") == "$54.50 and "
     assert guard.feed("=x>!") == ""
     assert guard.finish() == "!"
+
+
+def test_a_plain_first_word_goes_out_at_once_and_risky_ones_wait() -> None:
+    assert StreamGuard(PRODUCTS).feed("Sure") == "Sure"  # the reply's first word is not held for the next chunk
+    for start in ("java", "JavaScript", "dat", "in", "Only", "sold", "AB", "I", "$", "<im"):
+        guard = StreamGuard(PRODUCTS)
+        assert guard.feed(start) == "", start  # could still become a script URL, a stock claim, a SKU or a tag
+    guard = StreamGuard(PRODUCTS)
+    shown = guard.feed("Sure") + guard.feed(", java") + guard.feed("script:alert(1) and ") + guard.finish()
+    assert shown == "Sure, ) and " and guard.corrections[0]["original"] == "javascript:alert(1"
