@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     vllm_startup_timeout_s: float = Field(240.0, gt=0)
     vllm_kvcache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE for the managed server.")
     max_model_len: int = Field(2048, ge=256)
+    vllm_nice: int = Field(10, ge=0, le=19, description="CPU niceness of the managed vLLM, below the app's.")
+    dispatch_wait_ms: float = Field(
+        150.0, ge=0, le=2000, description="How long a finished request may wait for the rest of its burst so "
+        "they reach vLLM together (0 = never wait).")
+    stream_interval: int = Field(
+        3, ge=1, le=16, description="vLLM sends the first token at once, then every N tokens: fewer events "
+        "for the server and the socket to carry.")
 
     connect_timeout_s: float = Field(3.0, gt=0)
     first_token_timeout_s: float = Field(20.0, gt=0)

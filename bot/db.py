@@ -23,12 +23,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, full sync and foreign keys on every connection."""
+    """Create an engine; SQLite gets WAL, full sync and foreign keys on every connection.
+
+    SQLite has one writer at a time, and a writer that finds the file locked
+    sleeps in growing steps (up to 100 ms) before it tries again, so threads
+    that race for the lock wait far longer than the transactions take. One
+    pooled connection makes them queue in the pool instead, where the next in
+    line starts the moment the previous transaction ends. ``busy_timeout``
+    still covers other processes (an import, a second server) on the same file.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=1, max_overflow=0,
+                               pool_timeout=60)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,7 @@ from bot import crud
 from bot.churn_risk import ChurnRisk
 from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
+from bot.llm.gate import DispatchGate, Ticket
 from bot.models import Conversation, Message, Role
 from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
@@ -29,6 +31,29 @@ from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from retrieval.batching import MicroBatcher
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A small least-recently-used map (event-loop use only)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -169,6 +194,7 @@ class Dialogue:
         churn: ChurnRisk | None = None,
         policy: Policy | None = None,
         batchers: TurnBatchers | None = None,
+        gate: DispatchGate | None = None,
     ) -> None:
         self.factory = factory
         self.search = search
@@ -179,6 +205,8 @@ class Dialogue:
         self.churn = churn
         self.policy = policy
         self.batchers = batchers
+        self.gate = gate or DispatchGate(0.0)
+        self._vectors: LRU[tuple[int, str], np.ndarray] = LRU(4096)  # message embeddings, reused as context
 
     def validate(self, text: str) -> str:
         text = text.strip()
@@ -210,18 +238,32 @@ class Dialogue:
                                    text=text, client_id=client_id)
         return msg, False, history, user_id, True
 
-    async def _embed_and_classify(self, text: str, earlier: list[str]
-                                  ) -> tuple[np.ndarray | None, MessageSignals | None]:
-        """Query vector, intent and sentiment, computed in batches shared with concurrent turns."""
+    async def _classify(self, text: str) -> MessageSignals | None:
+        """Intent and sentiment of one message, in a batch shared with concurrent turns."""
+        if self.scorer is None:
+            return None
+        if self.batchers is not None and self.batchers.signals is not None:
+            return (await self.batchers.signals.submit([text]))[0]
+        return (await asyncio.to_thread(self.scorer.score, [text]))[0]
+
+    async def _embed(self, text: str) -> np.ndarray | None:
+        """The message's embedding, batched with concurrent turns."""
         if self.batchers is None:
-            scored = await asyncio.to_thread(self.scorer.score, [text]) if self.scorer else [None]
-            return None, scored[0]
-        texts = self.search.query_texts(text, earlier)
-        vectors, signals = await asyncio.gather(
-            self.batchers.encode.submit(texts),
-            self.batchers.signals.submit([text]) if self.batchers.signals else asyncio.sleep(0, result=[None]),
-        )
-        return self.search.combine(np.stack(vectors)), signals[0]
+            return None
+        return (await self.batchers.encode.submit([text]))[0]
+
+    async def _query_vector(self, conversation_id: int, text: str, vector: np.ndarray | None,
+                            earlier: list[str]) -> np.ndarray | None:
+        """The query: the message's vector with its context's (earlier messages, embedded in their own turns)."""
+        if vector is None or self.batchers is None:
+            return None
+        self._vectors.put((conversation_id, text), vector)
+        context = self.search.query_texts(text, earlier)[1:]
+        found = [self._vectors.get((conversation_id, t)) for t in context]
+        missing = [t for t, v in zip(context, found, strict=True) if v is None]  # e.g. after a restart
+        computed = iter(await self.batchers.encode.submit(missing) if missing else [])
+        vectors = [v if v is not None else next(computed) for v in found]
+        return self.search.combine(np.stack([vector, *vectors]))
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
                 ) -> Decision | None:
@@ -300,23 +342,52 @@ class Dialogue:
             TurnRejected: for an empty or oversized message (nothing is stored).
         """
         text = self.validate(text)
-        shopper, duplicate, history, user_id, unanswered = await asyncio.to_thread(
-            self._save_shopper, conversation_id, text, client_id)
-        yield MessageSaved(shopper, duplicate)
-        if not unanswered:  # a resend of an answered message: the original ack only, no second model call
-            return
-        text = shopper.text
+        ticket = self.gate.enter()
+        turn = self._turn(conversation_id, text, client_id, ticket)
+        try:
+            async for event in turn:
+                yield event
+        finally:
+            self.gate.leave(ticket)  # however the turn ended, it no longer holds a burst back
+            await turn.aclose()
 
-        started = time.perf_counter()
-        earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        query, signals = await self._embed_and_classify(text, earlier)
+    async def _turn(self, conversation_id: int, text: str, client_id: str | None,
+                    ticket: Ticket) -> AsyncGenerator[TurnEvent, None]:
+        """The turn's steps: store, score, ground, decide, stream through the guard, persist."""
+        t0 = time.perf_counter()
+
+        def since_start() -> float:
+            return round((time.perf_counter() - t0) * 1000, 1)
+
+        # the message is scored and embedded while it is being stored: none waits for the others
+        scoring = asyncio.ensure_future(self._classify(text))
+        embedding = asyncio.ensure_future(self._embed(text))
+        try:
+            shopper, duplicate, history, user_id, unanswered = await asyncio.to_thread(
+                self._save_shopper, conversation_id, text, client_id)
+            yield MessageSaved(shopper, duplicate)
+            if not unanswered:  # a resend of an answered message: the original ack only, no second model call
+                return
+            latency: dict[str, float | None] = {"store": since_start()}
+            if shopper.text != text:  # a resend with other words: the stored ones count
+                scoring.cancel()
+                embedding.cancel()
+                scoring = asyncio.ensure_future(self._classify(shopper.text))
+                embedding = asyncio.ensure_future(self._embed(shopper.text))
+            text = shopper.text
+            earlier = [m.text for m in history if m.role == Role.SHOPPER]
+            vector, signals = await asyncio.gather(embedding, scoring)
+            query = await self._query_vector(conversation_id, text, vector, earlier)
+        finally:
+            scoring.cancel()
+            embedding.cancel()
+        latency["embed_classify"] = since_start()
         intent = signals.intent if signals else None
         g, decision = await asyncio.gather(
             asyncio.to_thread(self._ground, user_id, text, earlier, query, intent),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
         products, profile = g.products, g.profile
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
-        retrieval_ms = (time.perf_counter() - started) * 1000
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
         messages = build_messages(
@@ -342,39 +413,42 @@ class Dialogue:
             "backend": self.llm.name,
             "reply_to": shopper.id,
         }
-        reply = await asyncio.to_thread(self._reserve_reply, conversation_id, dict(meta), shopper.id, signals,
-                                        decision)
         request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
                                     temperature=self.config.temperature, model=self.config.adapter,
                                     repetition_penalty=self.config.repetition_penalty, prefix=opening)
+        # the reply's row is reserved while the request is on its way: vLLM's prefill outlasts the commit
+        reserved = asyncio.ensure_future(asyncio.to_thread(
+            self._reserve_reply, conversation_id, dict(meta), shopper.id, signals, decision))
+        waited = await self.gate.ready(ticket)
+        latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=since_start(), first_token=None)
         parts: list[str] = []
         usage: Usage | None = None
-        first_token_ms: float | None = None
         if opening:  # the server's own words come first: an offer of a human, the real order status or policy
             parts.append(opening)
-            first_token_ms = (time.perf_counter() - started) * 1000
-            yield ReplyDelta(reply.id, opening)
+            latency["first_token"] = since_start()
+            yield ReplyDelta((await reserved).id, opening)
         failure: LLMUnavailable | None = None
         guard = StreamGuard(products, allowed_text=f"{g.facts or ''} {text} {opening}")
         stream = self.llm.stream(request)
         try:
             async for item in stream:
                 if isinstance(item, Delta):
-                    if first_token_ms is None:
-                        first_token_ms = (time.perf_counter() - started) * 1000
+                    if latency["first_token"] is None:
+                        latency["first_token"] = since_start()
                     if safe := guard.feed(item.text):
                         parts.append(safe)
-                        yield ReplyDelta(reply.id, safe)
+                        yield ReplyDelta((await reserved).id, safe)
                 else:
                     usage = item
             if tail := guard.finish():
                 parts.append(tail)
-                yield ReplyDelta(reply.id, tail)
+                yield ReplyDelta((await reserved).id, tail)
         except LLMUnavailable as exc:
             failure = exc
         finally:
             meta["guard"] = guard.corrections
             await stream.aclose()
+            reply = await reserved
             if usage is None and failure is None:  # the consumer went away mid-stream
                 meta.update(status="interrupted", partial=True)
                 await asyncio.to_thread(self._save_reply, reply.id, "".join(parts), meta)
@@ -386,10 +460,9 @@ class Dialogue:
         else:
             reply_text = "".join(parts).strip()
             meta.update(status="completed")
+        latency["total"] = since_start()
         meta.update(
-            latency_ms={"retrieval": round(retrieval_ms, 1),
-                        "first_token": round(first_token_ms, 1) if first_token_ms else None,
-                        "total": round((time.perf_counter() - started) * 1000, 1)},
+            latency_ms=latency,
             tokens={"prompt": usage.prompt_tokens if usage else None,
                     "completion": usage.completion_tokens if usage else None},
             finish_reason=usage.finish_reason if usage else None,

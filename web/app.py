@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from bot.db import make_engine, migrate, session_factory
 from bot.dialogue import Dialogue, DialogueConfig, TurnBatchers
 from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
+from bot.llm.gate import DispatchGate
 from bot.model_store import encoder_dir
 from bot.personalize import Personalizer
 from bot.policy import Policy
@@ -52,6 +54,10 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         # database calls run in this pool; 32 threads keep concurrent turns from queueing behind
         # each other's commits (model calls have their own threads in the micro-batchers)
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="aisle-io"))
+        # a thread waiting for the GIL waits up to one switch interval: at Python's 5 ms, a burst of turns
+        # convoys behind whichever thread holds the database connection; 1 ms keeps the queue moving
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
         if settings.torch_threads:
             import torch
 
@@ -72,7 +78,8 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                                 MicroBatcher(scorer.score) if scorer is not None else None)
         dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
                             config=dialogue_config(settings), personalizer=personalizer, scorer=scorer,
-                            churn=churn, policy=policy, batchers=batchers)
+                            churn=churn, policy=policy, batchers=batchers,
+                            gate=DispatchGate(settings.dispatch_wait_ms / 1000))
         app.state.aisle = AppState(
             settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
@@ -87,6 +94,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             if llm is None:
                 await built.aclose()
             engine.dispose()
+            sys.setswitchinterval(switch_interval)
 
     logs.install()
     app = FastAPI(title="aisle", version="0.1.0", lifespan=lifespan)

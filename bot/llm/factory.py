@@ -29,6 +29,7 @@ def vllm_config(settings: Settings, base_url: str) -> VLLMConfig:
         connect_timeout_s=settings.connect_timeout_s,
         first_token_timeout_s=settings.first_token_timeout_s,
         token_gap_timeout_s=settings.token_gap_timeout_s,
+        stream_interval=settings.stream_interval,
     )
 
 
@@ -41,6 +42,7 @@ def managed_config(settings: Settings) -> ManagedVLLMConfig:
         kvcache_gib=settings.vllm_kvcache_gib,
         max_model_len=settings.max_model_len,
         startup_timeout_s=settings.vllm_startup_timeout_s,
+        nice=settings.vllm_nice,
     )
 
 

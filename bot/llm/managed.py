@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,19 +29,28 @@ class ManagedVLLMConfig:
     enable_lora: bool = field(default=False, metadata={"help": "Serve LoRA adapters and runtime loading."})
     max_lora_rank: int = field(default=16, metadata={"help": "Largest adapter rank."})
     startup_timeout_s: float = field(default=240.0, metadata={"help": "Wait for /health."})
+    nice: int = field(default=10, metadata={"help": "CPU niceness of the server (0 = the app's own)."})
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port out of range: {self.port}")
         if self.startup_timeout_s <= 0:
             raise ValueError("startup_timeout_s must be positive")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice must be between 0 and 19, got {self.nice}")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
+        # Sharing the CPU with the app, the engine runs at a lower priority: the app's per-turn work
+        # (classifiers, search, database) is short and on the shopper's critical path, while each
+        # engine step barely notices the few milliseconds it yields. Alone on the machine, it
+        # makes no difference.
+        niced = ["nice", "-n", str(self.nice)] if self.nice and shutil.which("nice") else []
         cmd = [
+            *niced,
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model_dir),
             "--served-model-name", self.served_model_name,

@@ -21,6 +21,7 @@ class VLLMConfig:
     connect_timeout_s: float = field(default=3.0, metadata={"help": "TCP connect timeout."})
     first_token_timeout_s: float = field(default=20.0, metadata={"help": "Wait for the first token."})
     token_gap_timeout_s: float = field(default=10.0, metadata={"help": "Longest gap between tokens."})
+    stream_interval: int = field(default=1, metadata={"help": "Tokens per streamed chunk after the first."})
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -28,6 +29,8 @@ class VLLMConfig:
         for name in ("connect_timeout_s", "first_token_timeout_s", "token_gap_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.stream_interval < 1:
+            raise ValueError("stream_interval must be at least 1")
 
 
 class VLLMBackend(LLMBackend):
@@ -65,6 +68,8 @@ class VLLMBackend(LLMBackend):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self.config.stream_interval > 1:
+            payload["stream_interval"] = self.config.stream_interval
         if request.stop:
             payload["stop"] = list(request.stop)
         if request.prefix:
