@@ -71,29 +71,46 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, dict[str, Any]]:
+async def _open_session(base: str, shopper: str) -> Any:
+    """A shopper session and its chat socket, past ``session.ready`` (not timed: a session opens once)."""
     from websockets.asyncio.client import connect
 
     async with httpx.AsyncClient() as client:
-        token = (await client.post(f"{base}/api/session", json={"shopper_id": shopper})).json()["token"]
-    async with connect(base.replace("http", "ws", 1) + f"/ws/chat?token={token}") as ws:
-        json.loads(await ws.recv())
-        start = time.perf_counter()
-        await ws.send(json.dumps({"type": "message.create", "client_id": "b1", "text": question}))
-        first = None
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == "message.delta" and first is None:
-                first = time.perf_counter()
-            if frame["type"] == "message.completed":
-                end = time.perf_counter()
-                meta = frame["meta"]
-                if meta.get("status") != "completed":
-                    raise RuntimeError(f"reply did not complete: {meta.get('status')} {meta.get('error')}")
-                return Sample(((first or end) - start) * 1000, int(meta["tokens"]["completion"]),
-                              (end - start) * 1000), meta
-            if frame["type"] == "error":
-                raise RuntimeError(f"server error: {frame}")
+        resp = await client.post(f"{base}/api/session", json={"shopper_id": shopper})
+        if resp.status_code != 200:
+            raise RuntimeError(f"POST /api/session answered {resp.status_code}: {resp.text[:200]}")
+        token = resp.json()["token"]
+    ws = await connect(base.replace("http", "ws", 1) + f"/ws/chat?token={token}", max_queue=None)
+    json.loads(await ws.recv())
+    return ws
+
+
+async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
+    """Send one question on an open socket; time to the first delta and to the completed reply."""
+    start = time.perf_counter()
+    await ws.send(json.dumps({"type": "message.create", "client_id": "b1", "text": question}))
+    first = None
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["type"] == "message.delta" and first is None:
+            first = time.perf_counter()
+        if frame["type"] == "message.completed":
+            end = time.perf_counter()
+            meta = frame["meta"]
+            if meta.get("status") != "completed":
+                raise RuntimeError(f"reply did not complete: {meta.get('status')} {meta.get('error')}")
+            return Sample(((first or end) - start) * 1000, int(meta["tokens"]["completion"]),
+                          (end - start) * 1000), meta
+        if frame["type"] == "error":
+            raise RuntimeError(f"server error: {frame}")
+
+
+async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, dict[str, Any]]:
+    ws = await _open_session(base, shopper)
+    try:
+        return await _aisle_ask(ws, question)
+    finally:
+        await ws.close()
 
 
 async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
@@ -145,6 +162,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     walls = {"aisle": 0.0, "raw": 0.0}
     prompt_mismatch = 0
     before_llm: list[float] = []  # server time spent before the request reaches vLLM
+    embed_ms: list[float] = []  # of which: query embedding, intent and sentiment (batched)
     # Untimed discovery pass: one reply per question through the app gives the exact
     # prompt it sends, and warms vLLM's prefix cache equally for both measured sides.
     used = sorted({(r * args.sessions + i) % len(QUESTIONS) for r in range(args.rounds) for i in range(args.sessions)})
@@ -156,11 +174,18 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         prompt_tokens[QUESTIONS[n]] = int(meta["tokens"]["prompt"])
 
     async def aisle_side(r: int, questions: list[str]) -> None:
+        # sessions open first, untimed, as the raw side's connections are already pooled;
+        # then every question leaves at once, as on the raw side
+        sockets = await asyncio.gather(*(_open_session(base, f"bench-{r}-{i}") for i in range(len(questions))))
         t = time.perf_counter()
-        results = await asyncio.gather(*(_aisle_one(base, f"bench-{r}-{i}", q) for i, q in enumerate(questions)))
-        walls["aisle"] += time.perf_counter() - t
+        try:
+            results = await asyncio.gather(*(_aisle_ask(ws, q) for ws, q in zip(sockets, questions, strict=True)))
+            walls["aisle"] += time.perf_counter() - t
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
         aisle.extend(s for s, _ in results)
-        before_llm.extend(float(m["latency_ms"]["retrieval"]) for _, m in results)
+        before_llm.extend(float(m["latency_ms"]["before_llm"]) for _, m in results)
+        embed_ms.extend(float(m["latency_ms"]["embed_classify"]) for _, m in results)
 
     async def raw_side(questions: list[str]) -> None:
         nonlocal prompt_mismatch
@@ -188,6 +213,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         "rounds": args.rounds,
         "requests": len(aisle),
         "max_tokens": args.max_tokens,
+        "stream_interval": settings.stream_interval,
         "ttft_ms": {"p50": a_ttft["p50"], "p95": a_ttft["p95"]},
         "tokens_per_s": round(a_tps, 1),
         "raw_vllm": {"ttft_ms": {"p50": r_ttft["p50"], "p95": r_ttft["p95"]}, "tokens_per_s": round(r_tps, 1)},
@@ -195,6 +221,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
                              "p95": round(a_ttft["p95"] - r_ttft["p95"], 1)},
         "throughput_ratio": round(a_tps / r_tps, 3) if r_tps else None,
         "server_before_llm_ms": percentiles(before_llm),
+        "server_embed_classify_ms": percentiles(embed_ms),
         "completion_tokens": {"aisle": sum(s.tokens for s in aisle), "raw": sum(s.tokens for s in raw)},
         "prompt_token_mismatches": prompt_mismatch,
     }
@@ -236,9 +263,14 @@ def main(args: ChatBenchArgs) -> int:
     port = _free_port()
     env = dict(os.environ, AISLE_HOME=str(home), AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
                AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
-               AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path))
+               AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path),
+               AISLE_STREAM_INTERVAL=str(base_settings.stream_interval),
+               # every simulated shopper comes from this one address: lift the per-IP caps
+               AISLE_SESSIONS_PER_IP_PER_MIN="100000", AISLE_SESSION_BURST_PER_IP="100000",
+               AISLE_SOCKETS_PER_IP="100000")
+    # the raw side sends what the app sends: same sampling, same streaming interval
     settings = Settings(home=home, database_url=db_url, vllm_url=vllm_url, base_model=model,
-                        temperature=0, max_tokens=args.max_tokens)
+                        temperature=0, max_tokens=args.max_tokens, stream_interval=base_settings.stream_interval)
     log = (home / "serve.log").open("w")
     app = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
                            stdout=log, stderr=subprocess.STDOUT)
