@@ -63,10 +63,16 @@ class Server:
         self.proc.wait()
 
 
-async def one_life(server: Server, token: str, todo: list[str], acked: set[str], kill_after: float | None) -> None:
-    """Send until everything is acknowledged or the server dies under us."""
+async def one_life(server: Server, token: str, todo: list[str], acked: set[str],
+                   kill_at: tuple[int, float] | None) -> None:
+    """Send until everything is acknowledged or the server dies under us.
+
+    ``kill_at`` = (acknowledgements, seconds): the server is killed that long after this life's
+    n-th acknowledgement, while the next messages of the window are in flight.
+    """
     unacked = [c for c in todo if c not in acked]
-    killer = asyncio.get_running_loop().call_later(kill_after, server.kill) if kill_after is not None else None
+    before = len(acked)
+    killer: asyncio.TimerHandle | None = None
     try:
         async with connect(ws_url(server.base, token)) as ws:
             assert json.loads(await ws.recv())["type"] == "session.ready"
@@ -79,10 +85,12 @@ async def one_life(server: Server, token: str, todo: list[str], acked: set[str],
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 if frame["type"] == "message.created" and frame.get("client_id"):
                     acked.add(frame["client_id"])
+                    if kill_at is not None and killer is None and len(acked) - before >= kill_at[0]:
+                        killer = asyncio.get_running_loop().call_later(kill_at[1], server.kill)
                     if all(c in acked for c in unacked):
                         break
     except (ConnectionClosed, OSError):
-        assert kill_after is not None, "the connection broke without a kill"
+        assert kill_at is not None, "the connection broke without a kill"
     finally:
         if killer is not None:
             killer.cancel()
@@ -105,7 +113,8 @@ async def test_no_acknowledged_message_is_lost_across_sigkills(
         await asyncio.to_thread(server.start)
         if life == 0:
             token = httpx.post(f"{server.base}/api/session", json={"shopper_id": "durable"}, timeout=10).json()["token"]
-        await one_life(server, token, todo, acked, rng.uniform(0.3, 2.5) if life < KILLS else None)
+        kill_at = (rng.randint(5, 80), rng.uniform(0.0, 0.05)) if life < KILLS else None
+        await one_life(server, token, todo, acked, kill_at)
         progress.append(len(acked))
         if life == KILLS:
             server.kill()
