@@ -14,12 +14,14 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bot.bench.stats import percentiles
+from bot.shopper_history import HistoryEvent, churn_features, render
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,13 @@ def main(args: ClassifierBenchArgs) -> int:
         "with_intent_latency_ms": served["both_latency_ms"], "with_intent_msgs_per_s": served["both_msgs_per_s"],
         "short_messages": served["short_messages"],
         "model": str(scorer.sentiment.path), "train_minutes": s_metrics.get("train_minutes")}
-    churn_text, churn_features = "Shopper for 200 days. Last purchase 40 days ago; 3 orders, spent 180.", [[3.7, 1.4, 5.2]]
+    now = datetime(2026, 6, 1)  # a shopper with three orders, the last 40 days ago
+    history = [HistoryEvent(now - timedelta(days=d), "purchase", "Wool Socks", 60.0, f"A{d}") for d in (200, 90, 40)]
+    churn_text, features = render(history, now), [churn_features(history, now, churn.config.feature_names)]
     figures["churn"] = {
         "auc": c_metrics["auc"], "baseline_auc": c_metrics["baseline_auc"], "ece": c_metrics["ece"],
         "datasets": c_metrics.get("datasets"), "latency_ms": _latency(
-            lambda t: churn.predict(t, churn_features), [churn_text] * 50),
+            lambda t: churn.predict(t, features), [churn_text] * 50),
         "model": str(churn.path), "train_minutes": c_metrics.get("train_minutes")}
     figures["intent"] = {"accuracy": i_metrics["accuracy"], "baseline_accuracy":
                          i_metrics["baseline_tfidf_logreg"]["accuracy"], "ece": i_metrics["ece"],
