@@ -416,21 +416,21 @@ class Dialogue:
         request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
                                     temperature=self.config.temperature, model=self.config.adapter,
                                     repetition_penalty=self.config.repetition_penalty, prefix=opening)
-        # the reply's row is reserved while the request is on its way: vLLM's prefill outlasts the commit
+        # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
             self._reserve_reply, conversation_id, dict(meta), shopper.id, signals, decision))
-        waited = await self.gate.ready(ticket)
-        latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=since_start(), first_token=None)
         parts: list[str] = []
         usage: Usage | None = None
-        if opening:  # the server's own words come first: an offer of a human, the real order status or policy
-            parts.append(opening)
-            latency["first_token"] = since_start()
-            yield ReplyDelta((await reserved).id, opening)
         failure: LLMUnavailable | None = None
         guard = StreamGuard(products, allowed_text=f"{g.facts or ''} {text} {opening}")
-        stream = self.llm.stream(request)
+        stream = self.llm.stream(request)  # nothing is sent before the first item is asked for
         try:
+            waited = await self.gate.ready(ticket)
+            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=since_start(), first_token=None)
+            if opening:  # the server's own words come first: an offer of a human, the real order status or policy
+                parts.append(opening)
+                latency["first_token"] = since_start()
+                yield ReplyDelta((await reserved).id, opening)
             async for item in stream:
                 if isinstance(item, Delta):
                     if latency["first_token"] is None:
@@ -445,12 +445,12 @@ class Dialogue:
                 yield ReplyDelta((await reserved).id, tail)
         except LLMUnavailable as exc:
             failure = exc
-        finally:
+        finally:  # the consumer may have gone away (or the task been cancelled) at any point above
             meta["guard"] = guard.corrections
             await stream.aclose()
             reply = await reserved
-            if usage is None and failure is None:  # the consumer went away mid-stream
-                meta.update(status="interrupted", partial=True)
+            if usage is None and failure is None:
+                meta.update(status="interrupted", partial=True, latency_ms=latency)
                 await asyncio.to_thread(self._save_reply, reply.id, "".join(parts), meta)
 
         if failure is not None:

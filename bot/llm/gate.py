@@ -34,6 +34,7 @@ class DispatchGate:
             raise ValueError("max_wait_s must be non-negative")
         self.max_wait_s = max_wait_s
         self.preparing = 0
+        self.waiting = 0  # turns held at the gate now
         self._wave: asyncio.Event | None = None
 
     def enter(self) -> Ticket:
@@ -63,6 +64,10 @@ class DispatchGate:
         wave = self._wave = self._wave or asyncio.Event()
         loop = asyncio.get_running_loop()
         start = loop.time()
-        with contextlib.suppress(TimeoutError):  # the rest of the wave is slow: go without it
-            await asyncio.wait_for(wave.wait(), self.max_wait_s)
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):  # the rest of the wave is slow: go without it
+                await asyncio.wait_for(wave.wait(), self.max_wait_s)
+        finally:
+            self.waiting -= 1
         return loop.time() - start

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
+from sqlalchemy import select
 
 from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted, TurnBatchers
 from bot.llm.base import GenerationRequest
 from bot.llm.gate import DispatchGate
 from bot.llm.scripted import ScriptedBackend
+from bot.models import Message, Role
 from retrieval.batching import MicroBatcher
 from retrieval.search import ProductSearch
 from tests.bot.test_dialogue import collect, first_product_reply, new_conversation
@@ -73,4 +76,25 @@ async def test_a_burst_reaches_the_model_together_and_a_lone_turn_does_not_wait(
     alone = await collect(dialogue, new_conversation(factory, "alone"), "a yoga mat")
     assert isinstance(alone[-1], ReplyCompleted) and alone[-1].message.meta["latency_ms"]["dispatch_wait"] == 0.0
     assert dialogue.gate.preparing == 0
+    await dialogue.batchers.aclose()  # type: ignore[union-attr]
+
+
+async def test_a_turn_cancelled_at_the_gate_leaves_an_interrupted_reply(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = TimedBackend()
+    gate = DispatchGate(30.0)
+    dialogue, _ = batched_dialogue(factory, index, encoder, llm, gate)
+    other = gate.enter()  # another turn of the burst that is still preparing
+    conv = new_conversation(factory, "leaves-early")
+    task = asyncio.create_task(collect(dialogue, conv, "a yoga mat", "c-1"))
+    while gate.waiting == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    gate.leave(other)
+    assert llm.arrivals == [] and gate.preparing == 0 and gate.waiting == 0
+    with factory() as s:
+        rows = s.scalars(select(Message).where(Message.conversation_id == conv).order_by(Message.seq)).all()
+    assert [m.role for m in rows] == [Role.SHOPPER, Role.ASSISTANT]
+    assert rows[1].meta["status"] == "interrupted"  # never left 'streaming' for a resume to replay
     await dialogue.batchers.aclose()  # type: ignore[union-attr]
