@@ -55,7 +55,10 @@ def build_backend(settings: Settings) -> BuiltBackend:
         return BuiltBackend(LocalBackend(check_generator(settings.generator_path), settings.served_model_name))
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
     if settings.vllm_url:
-        return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, settings.vllm_url)), breaker))
+        return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, settings.vllm_url)), breaker,
+                                             first_token_deadline_s=settings.first_token_timeout_s))
     managed = ManagedVLLM(managed_config(settings))
     url = managed.start()
-    return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, url)), breaker), managed)
+    resilient = ResilientBackend(VLLMBackend(vllm_config(settings, url)), breaker,
+                                 first_token_deadline_s=settings.first_token_timeout_s)
+    return BuiltBackend(resilient, managed)

@@ -1,7 +1,10 @@
 """The one retry layer and the circuit breaker in front of the model server.
 
 A call that fails before its first token is retried once (nothing was shown
-yet); a failure after text has streamed is final. Consecutive failed calls
+yet); a failure after text has streamed is final. The first token must come
+within ``first_token_deadline_s`` of the call, the retry included, so a server
+that hangs costs the shopper that long and no more before the fallback reply.
+Consecutive failed calls
 open the breaker: while it is open, calls fail at once instead of waiting for
 timeouts, and after ``reset_after_s`` one trial call is let through; its
 success closes the breaker again, so the app recovers without a restart.
@@ -9,6 +12,7 @@ success closes the breaker again, so the app recovers without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -55,31 +59,60 @@ class CircuitBreaker:
 
 
 class ResilientBackend(LLMBackend):
-    """Wraps a backend with one retry (before the first token) and a circuit breaker."""
+    """Wraps a backend with one retry (before the first token), a first-token deadline and a circuit breaker."""
 
-    def __init__(self, inner: LLMBackend, breaker: CircuitBreaker | None = None, retries: int = 1) -> None:
+    def __init__(self, inner: LLMBackend, breaker: CircuitBreaker | None = None, retries: int = 1,
+                 first_token_deadline_s: float | None = None) -> None:
+        if first_token_deadline_s is not None and first_token_deadline_s <= 0:
+            raise ValueError("first_token_deadline_s must be positive")
         self.inner = inner
         self.breaker = breaker or CircuitBreaker()
         self.retries = retries
+        self.first_token_deadline_s = first_token_deadline_s
         self.name = inner.name
 
     @property
     def model_name(self) -> str:
         return self.inner.model_name
 
+    async def _attempt(self, request: GenerationRequest, deadline: float | None
+                       ) -> AsyncGenerator[StreamItem, None]:
+        """One call to the inner backend, whose first token must come before ``deadline`` (loop time)."""
+        inner = self.inner.stream(request)
+        started = False
+        try:
+            while True:
+                try:
+                    if started or deadline is None:
+                        item = await anext(inner)
+                    else:
+                        async with asyncio.timeout_at(deadline):
+                            item = await anext(inner)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    raise LLMUnavailable(f"no first token within {self.first_token_deadline_s:g} s") from exc
+                started = started or isinstance(item, Delta)
+                yield item
+        finally:
+            await inner.aclose()  # closing the HTTP stream is what makes vLLM abort the request
+
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         if not self.breaker.allow():
             raise LLMUnavailable(f"the model server is failing; circuit open (state {self.breaker.state})")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.first_token_deadline_s if self.first_token_deadline_s else None
         attempt, concluded = 0, False
         try:
             while True:
                 started = False
                 try:
-                    async for item in self.inner.stream(request):
+                    async for item in self._attempt(request, deadline):
                         started = started or isinstance(item, Delta)
                         yield item
                 except LLMUnavailable:
-                    if started or attempt >= self.retries:
+                    late = deadline is not None and loop.time() >= deadline
+                    if started or attempt >= self.retries or late:
                         concluded = True
                         self.breaker.failure()
                         raise

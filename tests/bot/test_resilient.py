@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 
@@ -101,3 +102,41 @@ async def test_a_dead_server_opens_the_breaker_and_then_calls_fail_in_under_100m
             await drain(backend)
         assert time.perf_counter() - started < 0.1
     await backend.aclose()
+
+
+class Hangs(LLMBackend):
+    """Fails fast on the first call, then hangs before its first token (a stopped server)."""
+
+    name = "hangs"
+
+    def __init__(self) -> None:
+        self.calls, self.closed = 0, 0
+
+    @property
+    def model_name(self) -> str:
+        return "hangs"
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
+        self.calls += 1
+        try:
+            if self.calls == 1:
+                raise LLMUnavailable("connection refused")
+            await asyncio.sleep(3600)
+            yield Delta("never")
+        finally:
+            self.closed += 1
+
+    async def health(self) -> bool:
+        return False
+
+
+async def test_the_first_token_deadline_covers_the_retry_and_closes_the_hung_call() -> None:
+    inner = Hangs()
+    backend = ResilientBackend(inner, CircuitBreaker(), retries=1, first_token_deadline_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(LLMUnavailable, match="no first token within 0.3 s"):
+        await drain(backend)
+    assert time.monotonic() - started < 0.6  # one deadline for both attempts, not one each
+    assert inner.calls == 2 and inner.closed == 2 and backend.breaker.failures == 1
+    with pytest.raises(ValueError):
+        ResilientBackend(inner, first_token_deadline_s=0)
