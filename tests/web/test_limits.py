@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -19,6 +20,7 @@ from tests.conftest import make_settings, serve
 from tests.web.test_bad_input import messages
 from tests.web.wsclient import ask, new_token, open_chat, recv, ws_url
 from web.app import create_app
+from web.auth import SALT
 from web.limits import TokenBucket, origin_allowed
 
 
@@ -85,6 +87,16 @@ async def test_a_flood_is_held_to_the_burst_plus_the_rate(
     assert len(stored) == created  # refused messages were never stored; the client sends them again
 
 
+def expired_token(key: str, shopper_id: str) -> str:
+    """A token signed with the server's key a year ago."""
+
+    class LastYear(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 365 * 86400
+
+    return URLSafeTimedSerializer(key, salt=SALT, signer=LastYear).dumps({"sid": shopper_id})
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_hostile_origins_and_bad_tokens_are_refused_every_time(
     tmp_path: Path, db_url: str, factory, saved_index: Path  # type: ignore[no-untyped-def]
@@ -95,7 +107,8 @@ async def test_hostile_origins_and_bad_tokens_are_refused_every_time(
         token = new_token(base, "origin-test")
         tampered = token[:-3] + ("xyz" if not token.endswith("xyz") else "abc")
         attempts = [(ws_url(base, token), "https://evil.example"), (ws_url(base, tampered), None),
-                    (ws_url(base, ""), None), (ws_url(base, token), "null")]
+                    (ws_url(base, ""), None), (ws_url(base, token), "null"),
+                    (ws_url(base, expired_token(settings.signing_key(), "origin-test")), base)]
         refused = 0
         for i in range(200):
             url, origin = attempts[i % len(attempts)]
@@ -109,3 +122,26 @@ async def test_hostile_origins_and_bad_tokens_are_refused_every_time(
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "session.ready"
         async with connect(ws_url(base, token), origin=base) as ws:  # type: ignore[arg-type]
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "session.ready"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_one_shoppers_token_never_reaches_another_shoppers_conversation(
+    tmp_path: Path, db_url: str, factory, saved_index: Path  # type: ignore[no-untyped-def]
+) -> None:
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url="http://127.0.0.1:9")  # fallback replies
+    with serve(create_app(settings)) as base:
+        alice, alice_ready = await open_chat(base, "alice")
+        said = await ask(alice, "my address is 1 Private Lane, any rain jackets?", "a-1", timeout=30)
+        reply_id = said[-1]["id"]
+        bob, bob_ready = await open_chat(base, "bob")
+        assert bob_ready["conversation_id"] != alice_ready["conversation_id"] and bob_ready["last_seq"] == 0
+        await bob.send(json.dumps({"type": "resume", "last_seq": 0}))  # everything Bob may see: nothing yet
+        await bob.send(json.dumps({"type": "feedback.create", "message_id": reply_id, "rating": -1}))
+        frame = await recv(bob, 10)
+        assert frame["type"] == "error" and frame["code"] == "unknown_message"  # Alice's reply is not his
+        await bob.send(json.dumps({"type": "resume", "last_seq": 0}))
+        await bob.send(json.dumps({"type": "message.create", "client_id": "b-1", "text": "hello"}))
+        frame = await recv(bob, 10)
+        assert frame["type"] == "message.created" and frame["client_id"] == "b-1" and frame["seq"] == 1
+        await alice.close()
+        await bob.close()
