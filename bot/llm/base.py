@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class LLMUnavailable(RuntimeError):
@@ -48,6 +52,18 @@ class Usage:
 
 
 StreamItem = Delta | Usage
+
+
+async def next_before(items: AsyncIterator[T], deadline: float | None) -> T:
+    """The next item; ``TimeoutError`` once the event loop's clock passes ``deadline`` (None: no limit).
+
+    Raises:
+        StopAsyncIteration: when ``items`` is exhausted.
+    """
+    if deadline is None:
+        return await anext(items)
+    async with asyncio.timeout_at(deadline):
+        return await anext(items)
 
 
 class LLMBackend(ABC):

@@ -17,7 +17,14 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
-from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, StreamItem
+from bot.llm.base import (
+    Delta,
+    GenerationRequest,
+    LLMBackend,
+    LLMUnavailable,
+    StreamItem,
+    next_before,
+)
 
 
 @dataclass
@@ -83,11 +90,7 @@ class ResilientBackend(LLMBackend):
         try:
             while True:
                 try:
-                    if started or deadline is None:
-                        item = await anext(inner)
-                    else:
-                        async with asyncio.timeout_at(deadline):
-                            item = await anext(inner)
+                    item = await next_before(inner, None if started else deadline)
                 except StopAsyncIteration:
                     return
                 except TimeoutError as exc:

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, StreamItem, Usage
+from bot.llm.base import (
+    Delta,
+    GenerationRequest,
+    LLMBackend,
+    LLMUnavailable,
+    StreamItem,
+    Usage,
+    next_before,
+)
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,11 @@ class VLLMBackend(LLMBackend):
                     body = (await resp.aread()).decode(errors="replace")[:300]
                     raise LLMUnavailable(f"vLLM answered {resp.status_code}: {body}")
                 lines = resp.aiter_lines()
+                loop = asyncio.get_running_loop()
                 while True:
                     limit = self.config.token_gap_timeout_s if got_token else self.config.first_token_timeout_s
                     try:
-                        async with asyncio.timeout(limit):
-                            line = await anext(lines)
+                        line = await next_before(lines, loop.time() + limit)
                     except StopAsyncIteration:
                         break
                     except TimeoutError as exc:
