@@ -179,15 +179,16 @@ def prior_offset(logits: np.ndarray, target_rate: float) -> float:
     return (lo + hi) / 2
 
 
-def estimated_churn_rate(reference: tuple[np.ndarray, np.ndarray], today: np.ndarray) -> tuple[float, Any]:
-    """Today's churn rate as the reference model (look-back features, past labels) sees it, and the model."""
+def reference_predictions(reference: tuple[np.ndarray, np.ndarray], today: np.ndarray) -> np.ndarray:
+    """P(churn) for today's shoppers from the reference model (look-back features, past labels);
+    their mean is the estimate of today's churn rate."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     x, y = reference
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x, y)
-    return float(model.predict_proba(today)[:, 1].mean()), model
+    return np.asarray(model.predict_proba(today)[:, 1])
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -267,11 +268,11 @@ def run_churn(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
         if not sel.any():
             continue
         today = np.array([e.window for e in test_ex if e.source == source])
-        rate, reference = estimated_churn_rate(data.reference[source], today)
+        ref_p = reference_predictions(data.reference[source], today)
+        rate = float(ref_p.mean())
         logit = np.log(unshifted[sel]) - np.log1p(-unshifted[sel])
         offsets[source] = prior_offset(logit, rate)
         probs[sel] = 1 / (1 + np.exp(-(logit + offsets[source])))
-        ref_p = reference.predict_proba(today)[:, 1]
         by_source[source] = {
             "examples": int(sel.sum()), "churn_rate": round(float(y[sel].mean()), 4),
             "estimated_churn_rate": round(rate, 4), "prior_offset": round(offsets[source], 4),

@@ -51,8 +51,8 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # database calls run in this pool; 32 threads keep concurrent turns from queueing behind
-        # each other's commits (model calls have their own threads in the micro-batchers)
+        # database calls run in this pool (model calls have their own threads in the micro-batchers);
+        # on PostgreSQL its 32 threads commit side by side, on SQLite they queue for the one connection
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="aisle-io"))
         # a thread waiting for the GIL waits up to one switch interval: at Python's 5 ms, a burst of turns
         # convoys behind whichever thread holds the database connection; 1 ms keeps the queue moving

@@ -53,12 +53,12 @@ def build_backend(settings: Settings) -> BuiltBackend:
         from bot.model_store import check_generator
 
         return BuiltBackend(LocalBackend(check_generator(settings.generator_path), settings.served_model_name))
-    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+    def resilient(url: str) -> ResilientBackend:
+        return ResilientBackend(VLLMBackend(vllm_config(settings, url)),
+                                CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
+                                first_token_deadline_s=settings.first_token_timeout_s)
+
     if settings.vllm_url:
-        return BuiltBackend(ResilientBackend(VLLMBackend(vllm_config(settings, settings.vllm_url)), breaker,
-                                             first_token_deadline_s=settings.first_token_timeout_s))
+        return BuiltBackend(resilient(settings.vllm_url))
     managed = ManagedVLLM(managed_config(settings))
-    url = managed.start()
-    resilient = ResilientBackend(VLLMBackend(vllm_config(settings, url)), breaker,
-                                 first_token_deadline_s=settings.first_token_timeout_s)
-    return BuiltBackend(resilient, managed)
+    return BuiltBackend(resilient(managed.start()), managed)
