@@ -45,7 +45,30 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             return 2
     _say(f"[demo] generating the demo store (seed {args.seed})")
     counts = load_demo_store(factory, generate(args.seed, args.products, args.shoppers), say=_say)
+    from bot.agents import add_agent
+
+    with factory() as session, session.begin():  # the demo store's console login; real stores use `aisle agent add`
+        add_agent(session, name="demo", password="demo")
+    _say("[demo] agent console: /console, name 'demo', password 'demo'")
     print(json.dumps(counts))
+    return 0
+
+
+def cmd_agent_add(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from bot.agents import add_agent
+
+    password = os.environ.get("AISLE_AGENT_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+    try:
+        with _factory()() as session, session.begin():
+            agent = add_agent(session, name=args.name, password=password, role=args.role)
+            print(json.dumps({"agent_id": agent.id, "name": agent.name, "role": agent.role}))
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return 2
+    _say(f"[agent] {args.name} can log in at /console")
     return 0
 
 
@@ -202,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--shoppers", type=int, default=600)
     demo.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
     demo.set_defaults(fn=cmd_demo_data)
+
+    agent = sub.add_parser("agent", help="support agents").add_subparsers(dest="action", required=True)
+    add = agent.add_parser("add", help="create an agent (or reset its password and role) for the console",
+                           description="The password is read from AISLE_AGENT_PASSWORD, else asked for.")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    add.set_defaults(fn=cmd_agent_add)
 
     catalog = sub.add_parser("catalog", help="product catalog").add_subparsers(dest="action", required=True)
     imp = catalog.add_parser("import", help="import or update products from a file (plain or .gz)",

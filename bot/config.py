@@ -103,6 +103,7 @@ class Settings(BaseSettings):
         None, description="Token signing key; unset = a random key kept in HOME/secret.key."
     )
     session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    agent_session_ttl_s: int = Field(12 * 3600, gt=0, description="How long an agent's console login lasts.")
     store_name: str = Field("Aisle Demo Store")
     host: str = "127.0.0.1"
     port: int = 8000

@@ -22,7 +22,7 @@ from bot.churn_risk import ChurnRisk
 from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
 from bot.llm.gate import DispatchGate, Ticket
-from bot.models import Conversation, Message, Role
+from bot.models import Conversation, ConversationState, Message, Role
 from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
 from bot.prompts import Turn, build_messages, stock_phrase
@@ -222,12 +222,14 @@ class Dialogue:
     def _save_shopper(self, conversation_id: int, text: str, client_id: str | None
                       ) -> tuple[Message, bool, list[Message], int, bool]:
         """The stored message, whether it was a resend, the history before it, the user, and whether it
-        still needs a reply (new, or a resend of one whose turn was cut off before its reply began)."""
+        still needs a reply (new, or a resend of one whose turn was cut off before its reply began).
+        While an agent owns the conversation, nothing needs a model reply."""
         with self.factory() as session, session.begin():
-            user_id = session.get_one(Conversation, conversation_id).user_id
+            conv = session.get_one(Conversation, conversation_id)
+            user_id, human = conv.user_id, conv.state == ConversationState.AGENT
             if client_id and (old := crud.find_by_client_id(
                     session, conversation_id=conversation_id, client_id=client_id)):
-                if crud.messages_after(session, conversation_id=conversation_id, seq=old.seq):
+                if human or crud.messages_after(session, conversation_id=conversation_id, seq=old.seq):
                     return old, True, [], user_id, False
                 history = crud.recent_messages(
                     session, conversation_id=conversation_id, limit=self.config.history_turns + 1)[:-1]
@@ -236,7 +238,7 @@ class Dialogue:
                 session, conversation_id=conversation_id, limit=self.config.history_turns)
             msg = crud.add_message(session, conversation_id=conversation_id, role=Role.SHOPPER,
                                    text=text, client_id=client_id)
-        return msg, False, history, user_id, True
+        return msg, False, history, user_id, not human
 
     async def _classify(self, text: str) -> MessageSignals | None:
         """Intent and sentiment of one message, in a batch shared with concurrent turns."""

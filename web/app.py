@@ -28,8 +28,8 @@ from bot.store import open_index
 from retrieval.batching import MicroBatcher
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
-from web import api, chat, logs
-from web.auth import TokenSigner
+from web import agent, api, chat, logs
+from web.auth import AgentTokenSigner, TokenSigner
 from web.connections import Connections
 from web.state import AppState
 
@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
             connections=Connections(settings.sockets_per_ip, settings.sessions_per_ip_per_min,
                                     settings.session_burst_per_ip),
+            agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
         )
         log.info("aisle ready: %d products, backend %s", len(index), built.backend.name)
         try:
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
     app = FastAPI(title="aisle", version="0.1.0", lifespan=lifespan)
     app.include_router(api.router)
     app.include_router(chat.router)
+    app.include_router(agent.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
@@ -47,6 +48,7 @@ router = APIRouter()
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
+C = TypeVar("C")
 
 
 def created_frame(msg: Message) -> MessageCreated:
@@ -60,17 +62,21 @@ def completed_frame(msg: Message, products: list[dict[str, Any]]) -> MessageComp
 class ChatConnection:
     """One shopper socket: reads frames, runs turns one at a time, writes frames."""
 
-    def __init__(self, ws: WebSocket, state: AppState, conversation_id: int, user_id: int) -> None:
+    def __init__(self, ws: WebSocket, state: AppState, conversation_id: int, user_id: int, last_seq: int) -> None:
         self.ws = ws
         self.state = state
         self.conversation_id = conversation_id
         self.user_id = user_id
+        self.seq_sent = last_seq  # the client has (or resumes) everything up to here
         self.turns: asyncio.Queue[MessageCreate] = asyncio.Queue()
+        self.current: asyncio.Task[None] | None = None
         self.bucket = TokenBucket(state.settings.messages_per_s, state.settings.message_burst)
         self.outbox = Outbox(ws.send_text, state.settings.outbox_frames, state.settings.outbox_wait_s)
 
     async def send(self, frame: BaseModel) -> None:
         """Queue a frame; raises :class:`SlowReader` when the client has stopped reading."""
+        if isinstance(seq := getattr(frame, "seq", None), int):
+            self.seq_sent = max(self.seq_sent, seq)
         await self.outbox.put(frame.model_dump_json())
 
     async def error(self, code: str, message: str) -> None:
@@ -79,10 +85,37 @@ class ChatConnection:
     async def run_turns(self) -> None:
         while True:
             frame = await self.turns.get()
+            self.current = task = asyncio.create_task(self.run_turn(frame), name=f"turn-{self.conversation_id}")
             try:
-                await self.run_turn(frame)
-            except TurnRejected as exc:
+                await asyncio.wait({task})  # an agent's takeover cancels the turn, not this loop
+            finally:
+                self.current = None
+                if not task.done():  # this loop itself is being cancelled: the socket is closing
+                    task.cancel()
+            if task.cancelled():
+                continue
+            if isinstance(exc := task.exception(), TurnRejected):
                 await self.error(exc.code, str(exc))
+            elif exc is not None:
+                raise exc
+
+    async def interrupt(self, then: BaseModel | None) -> None:
+        """Stop the running turn (its upstream request is aborted), then send what this client has not seen."""
+        if (task := self.current) is not None:
+            task.cancel()
+            await asyncio.wait({task})
+        await self.replay(self.seq_sent)
+        if then is not None:
+            await self.send(then)
+
+    async def replay(self, last_seq: int) -> None:
+        """Every stored message after ``last_seq``, as frames (a reply with its product cards)."""
+        for msg in await asyncio.to_thread(self._db, self._missed, last_seq):
+            if msg.role.value == "assistant":
+                docs = (self.state.index.get(s) for s in (msg.meta or {}).get("retrieved_skus", []))
+                await self.send(completed_frame(msg, [product_card(d) for d in docs if d]))
+            else:
+                await self.send(created_frame(msg))
 
     async def run_turn(self, frame: MessageCreate) -> None:
         async with self.state.connections.generation(self.conversation_id):  # one at a time, across sockets
@@ -95,14 +128,16 @@ class ChatConnection:
             async for event in turn:
                 match event:
                     case MessageSaved(message=msg):
-                        await self.send(created_frame(msg))
+                        await self.send(ack := created_frame(msg))
+                        await self.state.hub.publish(self.conversation_id, ack)
                     case ReplyDelta(message_id=mid, text=text):
                         await self.send(MessageDelta(id=mid, text=text))
                     case ReplyFailed(code=code, detail=detail):
                         log.warning("turn failed in conversation %s: %s", self.conversation_id, detail)
                         await self.error(code, "The assistant is unavailable; here is what we found.")
                     case ReplyCompleted(message=msg, products=products):
-                        await self.send(completed_frame(msg, products))
+                        await self.send(done := completed_frame(msg, products))
+                        await self.state.hub.publish(self.conversation_id, done)
         finally:
             await turn.aclose()
 
@@ -145,12 +180,7 @@ class ChatConnection:
                     return
                 self.turns.put_nowait(frame)
             case Resume(last_seq=last_seq):
-                for msg in await asyncio.to_thread(self._db, self._missed, last_seq):
-                    if msg.role.value == "assistant":
-                        docs = (self.state.index.get(s) for s in msg.meta.get("retrieved_skus", []))
-                        await self.send(completed_frame(msg, [product_card(d) for d in docs if d]))
-                    else:
-                        await self.send(created_frame(msg))
+                await self.replay(last_seq)
             case EventCreate():
                 ok = await asyncio.to_thread(self._db, self._record_event, frame)
                 if not ok:
@@ -192,25 +222,32 @@ class ChatConnection:
             conv.flagged_reason = "shopper asked for a human"
 
 
-def _open(state: AppState, shopper_id: str) -> tuple[int, int, int]:
+def _open(state: AppState, shopper_id: str) -> tuple[int, int, int, str]:
     with state.factory() as session, session.begin():
         user = crud.get_or_create_user(session, external_id=shopper_id)
         conv = crud.open_conversation(session, user=user)
-        return conv.id, user.id, conv.last_seq
+        return conv.id, user.id, conv.last_seq, conv.state.value
+
+
+async def admit(ws: WebSocket, origins: list[str], verify: Callable[[str | None], C]) -> C | None:
+    """Check the upgrade's Origin and token, then accept; None (the socket refused, 403) when either fails."""
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), origins):
+        await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
+        return None
+    try:
+        claims = verify(ws.query_params.get("token"))
+    except TokenError as exc:
+        await ws.close(code=POLICY_VIOLATION, reason=str(exc))
+        return None
+    await ws.accept()
+    return claims
 
 
 @router.websocket("/ws/chat")
 async def chat_socket(ws: WebSocket) -> None:
     state: AppState = ws.app.state.aisle
-    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), state.settings.allowed_origins):
-        await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
+    if (claims := await admit(ws, state.settings.allowed_origins, state.signer.verify)) is None:
         return
-    try:
-        claims = state.signer.verify(ws.query_params.get("token"))
-    except TokenError as exc:
-        await ws.close(code=POLICY_VIOLATION, reason=str(exc))
-        return
-    await ws.accept()
     ip = ws.client.host if ws.client else "unknown"
     if not state.connections.open(ip):
         await ws.close(code=TRY_AGAIN_LATER, reason="too many open chats from this address")
@@ -222,11 +259,12 @@ async def chat_socket(ws: WebSocket) -> None:
 
 
 async def _serve_socket(ws: WebSocket, state: AppState, shopper_id: str) -> None:
-    conversation_id, user_id, last_seq = await asyncio.to_thread(_open, state, shopper_id)
-    conn = ChatConnection(ws, state, conversation_id, user_id)
-    await conn.send(SessionReady(conversation_id=conversation_id, last_seq=last_seq))
+    conversation_id, user_id, last_seq, conv_state = await asyncio.to_thread(_open, state, shopper_id)
+    conn = ChatConnection(ws, state, conversation_id, user_id, last_seq)
+    await conn.send(SessionReady(conversation_id=conversation_id, last_seq=last_seq, state=conv_state))
     worker = asyncio.create_task(conn.run_turns(), name=f"turns-{conversation_id}")
     writer = asyncio.create_task(conn.outbox.run(), name=f"outbox-{conversation_id}")
+    state.hub.join(conversation_id, conn)
     close_code, close_reason = 1000, ""
     try:
         while True:
@@ -259,14 +297,15 @@ async def _serve_socket(ws: WebSocket, state: AppState, shopper_id: str) -> None
         log.exception("socket task of conversation %s failed", conversation_id)
         close_code = 1011
     finally:
+        state.hub.leave(conversation_id, conn)
         for task in (worker, writer):
             task.cancel()
         await asyncio.gather(worker, writer, return_exceptions=True)
         if ws.client_state == WebSocketState.CONNECTED:
-            await _close_quietly(ws, close_code, close_reason)
+            await close_quietly(ws, close_code, close_reason)
 
 
-async def _close_quietly(ws: WebSocket, code: int, reason: str) -> None:
+async def close_quietly(ws: WebSocket, code: int, reason: str) -> None:
     # the peer may be gone or not reading; the transport is torn down with the handler either way
     with contextlib.suppress(TimeoutError, RuntimeError, OSError):
         await asyncio.wait_for(ws.close(code=code, reason=reason), 5)

@@ -50,6 +50,7 @@ class SessionReady(_Frame):
     type: Literal["session.ready"] = "session.ready"
     conversation_id: int
     last_seq: int
+    state: str = "bot"  # "agent" while a human answers: no model reply is coming
 
 
 class MessageCreated(_Frame):
@@ -78,6 +79,12 @@ class MessageCompleted(_Frame):
 
 class AgentJoined(_Frame):
     type: Literal["agent.joined"] = "agent.joined"
+    agent: str
+
+
+class AgentLeft(_Frame):
+    type: Literal["agent.left"] = "agent.left"
+    agent: str
 
 
 class ErrorFrame(_Frame):
@@ -86,4 +93,5 @@ class ErrorFrame(_Frame):
     message: str
 
 
-ServerFrame = SessionReady | MessageCreated | MessageDelta | MessageCompleted | AgentJoined | ErrorFrame
+ServerFrame = (SessionReady | MessageCreated | MessageDelta | MessageCompleted | AgentJoined | AgentLeft
+               | ErrorFrame)

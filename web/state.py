@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,8 +11,9 @@ from bot.config import Settings
 from bot.dialogue import Dialogue
 from bot.llm.base import LLMBackend
 from retrieval.index import ProductIndex
-from web.auth import TokenSigner
+from web.auth import AgentTokenSigner, TokenSigner
 from web.connections import Connections
+from web.hub import Hub
 
 
 @dataclass
@@ -25,3 +26,5 @@ class AppState:
     dialogue: Dialogue
     signer: TokenSigner
     connections: Connections
+    agent_signer: AgentTokenSigner
+    hub: Hub = field(default_factory=Hub)

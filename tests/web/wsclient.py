@@ -42,3 +42,27 @@ async def ask(ws: ClientConnection, text: str, client_id: str, timeout: float = 
         frames.append(frame)
         if frame["type"] == "message.completed":
             return frames
+
+
+def agent_token(base: str, name: str, password: str) -> str:
+    resp = httpx.post(f"{base}/api/agent/login", json={"name": name, "password": password}, timeout=30)
+    resp.raise_for_status()
+    return str(resp.json()["token"])
+
+
+async def open_console(base: str, name: str, password: str) -> tuple[ClientConnection, dict[str, Any]]:
+    """An agent socket, past its ``agent.ready``; returns it with the first queue snapshot."""
+    url = base.replace("http://", "ws://") + f"/ws/agent?token={agent_token(base, name, password)}"
+    ws = await connect(url, max_size=2**22)
+    assert json.loads(await ws.recv())["type"] == "agent.ready"
+    snapshot = json.loads(await ws.recv())
+    assert snapshot["type"] == "queue.snapshot"
+    return ws, snapshot
+
+
+async def recv_until(ws: ClientConnection, kind: str, timeout: float = 30) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read frames until one of type ``kind``; returns it and every frame read before it."""
+    before = []
+    while (frame := await recv(ws, timeout))["type"] != kind:
+        before.append(frame)
+    return frame, before
