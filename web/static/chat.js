@@ -8,7 +8,7 @@
   var input = document.getElementById("input");
   var statusEl = document.getElementById("status");
   var storeKey = "aisle.session." + (shopper || "anon");
-  var ws = null, backoff = 500, seen = {}, pending = {}, lastSeq = 0;
+  var ws = null, backoff = 500, seen = {}, pending = {}, lastSeq = 0, human = false;
 
   function toParent(type) {
     if (parentOrigin && window.parent !== window) window.parent.postMessage({ type: "aisle:" + type }, parentOrigin);
@@ -87,7 +87,8 @@
     if (frame.seq) lastSeq = Math.max(lastSeq, frame.seq);
     switch (frame.type) {
       case "session.ready":
-        statusEl.textContent = "online";
+        human = frame.state === "agent";
+        statusEl.textContent = human ? "with a colleague" : "online";
         send({ type: "resume", last_seq: lastSeq });
         Object.keys(pending).forEach(function (cid) {  // not acknowledged before the drop: send again
           send({ type: "message.create", client_id: cid, text: pending[cid].textContent });
@@ -95,9 +96,13 @@
         break;
       case "message.created":
         if (frame.client_id && pending[frame.client_id]) { pending[frame.client_id].remove(); delete pending[frame.client_id]; }
+        if (frame.role === "system") { bubble(frame.id, "note", frame.text); break; }
+        if (frame.role === "agent") clearTyping();
         bubble(frame.id, frame.role, frame.text);
-        if (frame.role === "shopper") { var t = bubble("t" + frame.id, "assistant typing", ""); t.dataset.typing = "1"; }
+        if (frame.role === "shopper" && !human) { var t = bubble("t" + frame.id, "assistant typing", ""); t.dataset.typing = "1"; }
         break;
+      case "agent.joined": human = true; clearTyping(); statusEl.textContent = "with " + frame.agent; break;
+      case "agent.left": human = false; statusEl.textContent = "online"; break;
       case "message.delta":
         clearTyping();
         var node = bubble(frame.id, "assistant", "");

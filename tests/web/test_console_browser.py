@@ -1,0 +1,72 @@
+"""The agent console and the widget in headless Chromium, against the real app and the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.agents import add_agent
+from tests.conftest import make_settings, serve
+from tests.web.test_widget_browser import ARGS, ARTIFACTS, CHROMIUM
+from web.app import create_app
+
+
+@pytest.mark.browser
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
+    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with factory() as session, session.begin():
+        add_agent(session, name="ana", password="ana-pass")
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=32)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve(create_app(settings)) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        errors: list[str] = []
+        store = browser.new_page()
+        store.on("pageerror", lambda e: errors.append(str(e)))
+        store.goto(base + "/")
+        store.click("[data-aisle=launcher]")
+        chat = store.frame_locator("[data-aisle=frame]")
+        chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
+        chat.locator("#input").fill("do you have wool socks?")
+        chat.locator("#send").click()
+        chat.locator(".msg.assistant .rate").first.wait_for(timeout=120_000)
+
+        console = browser.new_page(viewport={"width": 1280, "height": 800})
+        console.on("pageerror", lambda e: errors.append(str(e)))
+        console.goto(base + "/console")
+        console.fill("#name", "ana")
+        console.fill("#password", "wrong")
+        console.click("#login button")
+        console.locator("#login-error").filter(has_text="Wrong name or password").wait_for()
+        console.fill("#password", "ana-pass")
+        console.click("#login button")
+        console.locator("#queue li").first.click()  # the one conversation
+        console.locator("#transcript .msg.assistant").first.wait_for()
+        console.click("#takeover")
+        console.locator("#state").filter(has_text="you have it").wait_for()
+        chat.locator("#status").filter(has_text="with ana").wait_for(timeout=10_000)
+        chat.locator(".msg.note").filter(has_text="ana joined the chat").wait_for()
+
+        console.fill("#text", "Hi, I'm Ana. We have merino socks in three sizes.")
+        console.click("#send")
+        chat.locator(".msg.agent").filter(has_text="merino socks").wait_for(timeout=10_000)
+        chat.locator("#input").fill("great, thanks!")
+        chat.locator("#send").click()
+        console.locator("#transcript .msg.shopper").filter(has_text="great, thanks!").wait_for(timeout=10_000)
+        store.wait_for_timeout(1000)
+        assert chat.locator(".typing").count() == 0  # a human answers: no assistant is "typing"
+        assert chat.locator(".msg.assistant").count() == 1
+        console.screenshot(path=str(ARTIFACTS / "console-takeover.png"))
+        store.screenshot(path=str(ARTIFACTS / "widget-with-agent.png"))
+
+        console.click("#release")
+        chat.locator(".msg.note").filter(has_text="ana left the chat").wait_for(timeout=10_000)
+        chat.locator("#status").filter(has_text="online").wait_for()
+        browser.close()
+    assert errors == []
