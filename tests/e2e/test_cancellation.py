@@ -1,4 +1,7 @@
-"""A shopper who disconnects mid-stream aborts the vLLM request (measured on vLLM's own metric)."""
+"""A shopper who disconnects mid-stream, or an agent who takes over, aborts the vLLM request.
+
+Measured on vLLM's own running-request metric: a closed client socket alone is not proof.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from bot.agents import add_agent
 from tests.conftest import make_settings, serve
-from tests.web.wsclient import open_chat, recv
+from tests.web.wsclient import open_chat, open_console, recv, recv_until
 from web.app import create_app
 
 RUNNING = re.compile(r"^vllm:num_requests_running\{[^}]*\}\s+([0-9.]+)", re.MULTILINE)
@@ -28,8 +32,8 @@ async def running(vllm_url: str) -> float:
     return sum(float(v) for v in RUNNING.findall(text))
 
 
-async def until_streaming_on_vllm(ws: ClientConnection, vllm_url: str, trial: int) -> None:
-    """Read the reply until a delta has arrived and vLLM counts the request as running.
+async def until_streaming_on_vllm(ws: ClientConnection, vllm_url: str, trial: int) -> list[dict[str, Any]]:
+    """Read the reply until a delta has arrived and vLLM counts the request as running; returns the frames read.
 
     The server may write an opening itself before vLLM's first token, and the gauge
     moves only after an engine step, so both are waited for; a reply that ends first
@@ -49,11 +53,12 @@ async def until_streaming_on_vllm(ws: ClientConnection, vllm_url: str, trial: in
             assert not ended, f"trial {trial}: the reply ended before it was seen running on vLLM: {ended[0]}"
             assert not reader.done() or reader.cancelled(), f"trial {trial}: {reader.exception()!r}"
             if any(f["type"] == "message.delta" for f in frames) and await running(vllm_url) >= 1:
-                return
+                return frames
             assert time.monotonic() < deadline, f"trial {trial}: nothing ran on vLLM in 120 s; frames {frames}"
             await asyncio.sleep(0.05)
     finally:
-        reader.cancel()
+        reader.cancel()  # cancelling a recv loses nothing (websockets guarantees it)
+        await asyncio.gather(reader, return_exceptions=True)
 
 
 @pytest.mark.vllm
@@ -71,8 +76,47 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
             await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}", "text": QUESTION}))
             await until_streaming_on_vllm(ws, vllm_url, trial)
             await ws.close()
-            started = time.monotonic()
-            while await running(vllm_url) > 0 and time.monotonic() - started < 5:
-                await asyncio.sleep(0.05)
-            aborted_in.append(time.monotonic() - started)
+            aborted_in.append(await until_idle(vllm_url))
     assert all(t <= 2.0 for t in aborted_in), aborted_in
+
+
+async def until_idle(vllm_url: str, limit_s: float = 5) -> float:
+    """Seconds until vLLM runs no request (gives up after ``limit_s``)."""
+    started = time.monotonic()
+    while await running(vllm_url) > 0 and time.monotonic() - started < limit_s:
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
+    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    with factory() as session, session.begin():
+        add_agent(session, name="ana", password="ana-pass")
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=400,
+                             messages_per_s=100.0, signals=False)
+    aborted_in: list[float] = []
+    with serve(create_app(settings)) as base:
+        ana, _ = await open_console(base, "ana", "ana-pass")
+        for trial in range(30):
+            ws, ready = await open_chat(base, f"taken-{trial}")
+            await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}", "text": QUESTION}))
+            early = await until_streaming_on_vllm(ws, vllm_url, trial)
+            await ana.send(json.dumps({"type": "conversation.takeover", "conversation_id": ready["conversation_id"]}))
+            started = time.monotonic()
+            await until_idle(vllm_url)
+            stopped_in = time.monotonic() - started
+            _, seen = await recv_until(ws, "agent.joined", 10)  # the shopper is told; the reply stopped
+            await recv_until(ana, "conversation.transcript", 10)  # read, so her socket keeps answering pings
+            await ws.close()
+            ends = [f["meta"]["status"] for f in early + seen if f["type"] == "message.completed"]
+            if ends == ["completed"]:  # the model finished before the takeover arrived: not a trial
+                continue
+            assert ends == ["interrupted"], (trial, ends)
+            aborted_in.append(stopped_in)
+            if len(aborted_in) == 20:
+                break
+        await ana.close()
+    assert len(aborted_in) == 20 and all(t <= 2.0 for t in aborted_in), aborted_in

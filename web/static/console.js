@@ -40,7 +40,7 @@
     var node = el("li", "msg " + m.role);
     node.dataset.id = m.id;
     var signals = m.meta && m.meta.signals, tag = m.role;
-    if (signals && signals.sentiment) tag += " · " + signals.sentiment.label;
+    if (m.role === "shopper" && signals && signals.sentiment) tag += " · " + signals.sentiment.label;
     if (m.meta && m.meta.status && m.meta.status !== "completed") tag += " · " + m.meta.status;
     if (m.role !== "system") node.appendChild(el("span", "tag", tag));
     node.appendChild(document.createTextNode(m.text));
@@ -62,7 +62,7 @@
       case "queue.snapshot": drawQueue(f.conversations); break;
       case "conversation.transcript":
         if (f.conversation_id !== open) break;
-        f.messages.forEach(line); setState(f.state, f.agent_id); break;
+        f.messages.forEach(line); setState(f.state, f.agent_id); send({ type: "queue.list" }); break;
       case "conversation.state": if (f.conversation_id === open) setState(f.state, f.agent_id); send({ type: "queue.list" }); break;
       case "message.created": case "message.completed":
         if (f.conversation_id === open) line({ id: f.id, role: f.role || "assistant", text: f.text, meta: f.meta });
