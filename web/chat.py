@@ -92,6 +92,7 @@ class ChatConnection:
                 self.current = None
                 if not task.done():  # this loop itself is being cancelled: the socket is closing
                     task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)  # the turn stores its partial reply
             if task.cancelled():
                 continue
             if isinstance(exc := task.exception(), TurnRejected):
