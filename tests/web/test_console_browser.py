@@ -8,7 +8,7 @@ import pytest
 
 from bot.agents import add_agent
 from tests.conftest import make_settings, serve
-from tests.web.test_widget_browser import ARGS, ARTIFACTS, CHROMIUM
+from tests.web.test_widget_browser import ARGS, ARTIFACTS, CHROMIUM, open_widget
 from web.app import create_app
 
 
@@ -29,12 +29,7 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         errors: list[str] = []
         store = browser.new_page()
         store.on("pageerror", lambda e: errors.append(str(e)))
-        store.goto(base + "/")
-        store.click("[data-aisle=launcher]")
-        chat = store.frame_locator("[data-aisle=frame]")
-        chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
-        chat.locator("#input").fill("do you have wool socks?")
-        chat.locator("#send").click()
+        chat = open_widget(store, base, "do you have wool socks?")
         chat.locator(".msg.assistant .rate").first.wait_for(timeout=120_000)
 
         console = browser.new_page(viewport={"width": 1280, "height": 800})

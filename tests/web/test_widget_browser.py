@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +19,17 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def open_widget(page: Any, base: str, question: str) -> Any:
+    """Open the storefront, launch the chat, wait until it is online and ask ``question``; returns the chat frame."""
+    page.goto(base + "/")
+    page.click("[data-aisle=launcher]")
+    chat = page.frame_locator("[data-aisle=frame]")
+    chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
+    chat.locator("#input").fill(question)
+    chat.locator("#send").click()
+    return chat
 
 
 @pytest.mark.browser
@@ -35,13 +47,8 @@ def test_widget_streams_a_grounded_reply_with_cards(
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(base + "/")
+        chat = open_widget(page, base, "waterproof running shoes under $100")
         page.wait_for_selector(".card h3")  # the storefront lists products
-        page.click("[data-aisle=launcher]")
-        chat = page.frame_locator("[data-aisle=frame]")
-        chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
-        chat.locator("#input").fill("waterproof running shoes under $100")
-        chat.locator("#send").click()
         chat.locator(".msg.shopper").filter(has_text="waterproof running shoes").wait_for()
         card = chat.locator(".cards .card").first
         card.wait_for(timeout=120_000)
@@ -111,12 +118,7 @@ def test_hostile_model_output_runs_no_script_and_fetches_nothing_outside(
         dialogs: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(base + "/")
-        page.click("[data-aisle=launcher]")
-        chat = page.frame_locator("[data-aisle=frame]")
-        chat.locator("#status").filter(has_text="online").wait_for(timeout=20_000)
-        chat.locator("#input").fill("show me a deal")
-        chat.locator("#send").click()
+        chat = open_widget(page, base, "show me a deal")
         chat.locator(".msg.assistant .rate").first.wait_for(timeout=30_000)
         shown = chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent")
         page.wait_for_timeout(500)  # give any injected handler the chance to fire
