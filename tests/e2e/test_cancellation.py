@@ -6,9 +6,12 @@ Measured on vLLM's own running-request metric: a closed client socket alone is n
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from bot.agents import add_agent
-from tests.conftest import make_settings, serve
+from tests.conftest import REPO, make_settings, serve
 from tests.web.wsclient import open_chat, open_console, recv, recv_until
 from web.app import create_app
 
@@ -30,6 +33,21 @@ async def running(vllm_url: str) -> float:
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{vllm_url}/metrics", timeout=5)).text
     return sum(float(v) for v in RUNNING.findall(text))
+
+
+@contextmanager
+def stall_report(name: str, after_s: float = 60) -> Iterator[None]:
+    """If the block runs past ``after_s`` (about 15 s is usual), every thread's stack goes to
+    test-artifacts/stall-NAME.txt. faulthandler writes from its own thread, so this works even
+    when the whole process is stuck."""
+    out_dir = REPO / "test-artifacts"
+    out_dir.mkdir(exist_ok=True)
+    with (out_dir / f"stall-{name}.txt").open("w") as out:
+        faulthandler.dump_traceback_later(after_s, file=out)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 async def until_streaming_on_vllm(ws: ClientConnection, vllm_url: str, trial: int) -> list[dict[str, Any]]:
@@ -70,7 +88,7 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=400,
                              messages_per_s=100.0, signals=False)
     aborted_in: list[float] = []
-    with serve(create_app(settings)) as base:
+    with stall_report("disconnect"), serve(create_app(settings)) as base:
         for trial in range(20):
             ws, _ = await open_chat(base, f"leaver-{trial}")
             await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}", "text": QUESTION}))
@@ -98,7 +116,7 @@ async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=400,
                              messages_per_s=100.0, signals=False)
     aborted_in: list[float] = []
-    with serve(create_app(settings)) as base:
+    with stall_report("takeover"), serve(create_app(settings)) as base:
         ana, _ = await open_console(base, "ana", "ana-pass")
         for trial in range(30):
             ws, ready = await open_chat(base, f"taken-{trial}")
