@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from bot.agents import add_agent
 from tests.conftest import REPO, make_settings, serve
-from tests.web.wsclient import open_chat, open_console, recv, recv_until
+from tests.web.wsclient import open_chat, open_console, recv_until
 from web.app import create_app
 
 RUNNING = re.compile(r"^vllm:num_requests_running\{[^}]*\}\s+([0-9.]+)", re.MULTILINE)
@@ -60,23 +60,33 @@ async def until_streaming_on_vllm(ws: ClientConnection, vllm_url: str, trial: in
     frames: list[dict[str, Any]] = []
 
     async def read() -> None:
+        # no asyncio.wait_for here: on Python 3.11 it can swallow a cancel that lands as a frame arrives,
+        # and this reader then waited out its timeout (the 2-minute stalls); the poll below has the deadline
         while True:
-            frames.append(await recv(ws, 120))
+            frames.append(json.loads(await ws.recv()))
 
     reader = asyncio.create_task(read())
-    deadline = time.monotonic() + 120
+    start = time.monotonic()
+    polls: list[tuple[float, int, float | None]] = []  # (seconds, frames so far, vLLM's gauge when asked)
     try:
         while True:
             ended = [f for f in frames if f["type"] in ("message.completed", "error")]
             assert not ended, f"trial {trial}: the reply ended before it was seen running on vLLM: {ended[0]}"
             assert not reader.done() or reader.cancelled(), f"trial {trial}: {reader.exception()!r}"
-            if any(f["type"] == "message.delta" for f in frames) and await running(vllm_url) >= 1:
+            gauge = await running(vllm_url) if any(f["type"] == "message.delta" for f in frames) else None
+            polls.append((round(time.monotonic() - start, 2), len(frames), gauge))
+            if gauge is not None and gauge >= 1:
                 return frames
-            assert time.monotonic() < deadline, f"trial {trial}: nothing ran on vLLM in 120 s; frames {frames}"
+            assert time.monotonic() < start + 120, f"trial {trial}: nothing ran on vLLM in 120 s; frames {frames}"
             await asyncio.sleep(0.05)
     finally:
         reader.cancel()  # cancelling a recv loses nothing (websockets guarantees it)
         await asyncio.gather(reader, return_exceptions=True)
+        if time.monotonic() - start > 30:  # a stall: keep what each poll saw, for the record
+            with (REPO / "test-artifacts" / "stall-polls.txt").open("a") as out:
+                changes = [p for i, p in enumerate(polls) if i == 0 or p[1:] != polls[i - 1][1:]]
+                print(f"trial {trial}: {changes} last={polls[-1]} frames={[f['type'] for f in frames][:8]} "
+                      f"latency={[f.get('meta', {}).get('latency_ms') for f in frames if 'meta' in f]}", file=out)
 
 
 @pytest.mark.vllm
