@@ -65,8 +65,9 @@ class MicroBatcher(Generic[T]):
                     remaining = min(self.max_wait_s, last_call - loop.time())
                     if remaining <= 0:
                         break
-                    try:
-                        batch.append(await asyncio.wait_for(queue.get(), remaining))
+                    try:  # asyncio.timeout, not wait_for, which can swallow aclose()'s cancel on Python 3.11
+                        async with asyncio.timeout(remaining):
+                            batch.append(await queue.get())
                     except TimeoutError:
                         break
                 else:

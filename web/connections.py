@@ -33,8 +33,9 @@ class Outbox:
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            try:
-                await asyncio.wait_for(self.queue.put(text), self.wait_s)
+            try:  # asyncio.timeout, not wait_for, which can swallow a cancel on Python 3.11
+                async with asyncio.timeout(self.wait_s):
+                    await self.queue.put(text)
             except TimeoutError:
                 raise SlowReader(f"{self.queue.maxsize} frames unread for {self.wait_s:g} s") from None
 

@@ -66,8 +66,10 @@ class DispatchGate:
         start = loop.time()
         self.waiting += 1
         try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel (the shopper left)
             with contextlib.suppress(TimeoutError):  # the rest of the wave is slow: go without it
-                await asyncio.wait_for(wave.wait(), self.max_wait_s)
+                async with asyncio.timeout(self.max_wait_s):
+                    await wave.wait()
         finally:
             self.waiting -= 1
         return loop.time() - start
