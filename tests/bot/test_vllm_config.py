@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.llm.base import GenerationRequest
-from bot.llm.managed import ManagedVLLMConfig
+from bot.llm.managed import ManagedVLLMConfig, cpu_flags, pick_dtype
 from bot.llm.vllm_http import VLLMBackend, VLLMConfig
 
 REQUEST = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=8)
@@ -30,3 +30,18 @@ def test_the_managed_server_runs_below_the_apps_priority_unless_told_otherwise()
     assert ManagedVLLMConfig(model_dir=Path("m"), nice=0).command()[0] != "nice"
     with pytest.raises(ValueError, match="nice"):
         ManagedVLLMConfig(model_dir=Path("m"), nice=20)
+
+
+def test_bfloat16_only_where_it_is_computed_natively(tmp_path: Path) -> None:
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n")
+    sapphire = tmp_path / "amx"
+    sapphire.write_text("processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert pick_dtype(cpu_flags(avx2), cpu_build=True) == "float32"
+    assert pick_dtype(cpu_flags(sapphire), cpu_build=True) == "bfloat16"
+    assert pick_dtype(cpu_flags(avx2), cpu_build=False) == "bfloat16"  # a GPU build
+    assert cpu_flags(tmp_path / "missing") == set()
+    command = ManagedVLLMConfig(model_dir=Path("m"), dtype="float16").command()
+    assert command[command.index("--dtype") + 1] == "float16"
+    with pytest.raises(ValueError, match="dtype"):
+        ManagedVLLMConfig(model_dir=Path("m"), dtype="int3")
