@@ -1,0 +1,144 @@
+"""Personal data out of text meant for training: emails, phones, card numbers, addresses, handles.
+
+Each find is replaced by a typed placeholder (``[email]``, ``[phone]``, ``[card]``,
+``[address]``, ``[postcode]``, ``[handle]``, ``[name]``), so a dialog keeps its shape
+("my card [card] was charged twice") without the person. What the store itself
+writes stays: SKUs (``RUN-00012``), order numbers (``A10023``), prices and dates.
+
+The patterns favour recall on what shoppers type (a card number with or without
+spaces, a phone in national or international form, a street address with its
+number). Names are only caught where a shopper introduces themselves ("my name
+is ..."); free-standing names are not detected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+PHONE = re.compile(
+    r"(?<![\w+-])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"   # +1 415 555 0134, +44 (20) 7946 0958
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"                                    # (415) 555-0134
+    r"|\d{3}[.-]\d{3}[.-]\d{4}|\d{3} \d{3} \d{4}"                          # 415-555-0134, 415 555 0134
+    r"|0\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}"                                   # 020 7946 0958, 07700 900123
+    r"|\d{10,11}"                                                          # 4155550134
+    r")(?![\w-])")
+STREET_TYPES = (
+    "street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|terrace|"
+    "close|crescent|square|sq|parkway|pkwy|highway|hwy|circle|cir|gardens|row|mews|hill|grove")
+ADDRESS = re.compile(
+    rf"(?<![\w-])\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][a-z'.-]+\s+){{1,4}}(?i:{STREET_TYPES})\b\.?"
+    r"(?:,?\s+(?i:apt|apartment|suite|unit|flat|#)\.?\s*[\w-]+)?")
+STATED_ADDRESS = re.compile(  # lower-case or unusual addresses, where the shopper says it is one
+    r"\b((?i:my (?:home |delivery |shipping )?address is|address:|ship(?:ping)? (?:it )?to|deliver(?:ed)? (?:it )?to"
+    r"|send it to))\s+(?=[^.!?\n]*\d)[^.!?\n]{4,80}")
+UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
+US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|"
+             "NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY")
+US_ZIP = re.compile(rf"\b(?:{US_STATES}),?\s+\d{{5}}(?:-\d{{4}})?\b")
+HANDLE = re.compile(r"(?<![\w@])@\w{2,30}")
+INTRODUCED_NAME = re.compile(r"\b((?i:my name is|my name's|this is|i am|i'm))\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?=[\s,.!?]|$)")
+NOT_NAMES = frozenset({"Looking", "Trying", "Not", "So", "Very", "Still", "Just", "Here", "Back", "Sorry",
+                       "Interested", "Having", "Getting", "Going", "Waiting", "Unable", "Happy", "Really",
+                       "The", "This", "That", "It", "In", "On", "At", "My", "Your", "Our", "Now", "Also", "Ok",
+                       "Okay", "Good", "Fine", "Done", "Ready", "Sure", "Glad", "Thanks", "Please", "Hello", "Hi"})
+
+
+# "order 536365", "tracking no. 1Z...", "case #88123": the store's references. A bare "number",
+# "no." or "#" is not one ("card number 4111...", "phone number 415-...", "card #4111...").
+ORDER_WORDS = re.compile(
+    r"(?i:\b(?:order|purchase|invoice|tracking|ticket|reference|ref|case)(?:\s*(?:number|no\.?|id))?)\s*[:#]?\s*$")
+
+
+def _reference(text: str, start: int) -> bool:
+    """Whether the number at ``start`` follows a word that makes it an order or case reference."""
+    return ORDER_WORDS.search(text[max(0, start - 32): start]) is not None
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a digit string passes the Luhn checksum that payment card numbers carry."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Scrubbed:
+    """Text with personal data replaced, and how many of each kind were found."""
+
+    text: str
+    found: Counter[str]
+
+
+def _grouped_like_a_card(raw: str) -> bool:
+    return re.fullmatch(r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}", raw) is not None
+
+
+def _is_card(raw: str) -> bool:
+    digits = re.sub(r"\D", "", raw)
+    return 13 <= len(digits) <= 19 and (_grouped_like_a_card(raw) or luhn_valid(digits))
+
+
+def _card(m: re.Match[str], found: Counter[str]) -> str:
+    """The run of digits with the longest card number in it replaced ("4111111111111111 1 second")."""
+    raw = m.group(0)
+    if _reference(m.string, m.start()) and not _grouped_like_a_card(raw):
+        return raw
+    parts = re.split(r"([ -])", raw)  # digit groups at even positions, separators at odd ones
+    groups = parts[::2]
+    for size in range(len(groups), 0, -1):
+        for start in range(len(groups) - size + 1):
+            candidate = "".join(parts[2 * start: 2 * (start + size) - 1])
+            if _is_card(candidate):
+                found["card"] += 1
+                before = "".join(parts[: 2 * start])
+                after = "".join(parts[2 * (start + size) - 1:])
+                return f"{before}[card]{after}"
+    return raw
+
+
+def _phone(m: re.Match[str], found: Counter[str]) -> str:
+    if _reference(m.string, m.start()):
+        return m.group(0)
+    found["phone"] += 1
+    return "[phone]"
+
+
+def _name(m: re.Match[str], found: Counter[str]) -> str:
+    if m.group(2).split()[0] in NOT_NAMES:
+        return m.group(0)
+    found["name"] += 1
+    return f"{m.group(1)} [name]"
+
+
+def scrub(text: str) -> Scrubbed:
+    """Replace personal data in ``text`` with typed placeholders."""
+    found: Counter[str] = Counter()
+
+    def sub(pattern: re.Pattern[str], kind: str, value: str) -> None:
+        nonlocal text
+        text, n = pattern.subn(value, text)
+        found[kind] += n
+
+    sub(EMAIL, "email", "[email]")
+    text = CARD.sub(lambda m: _card(m, found), text)  # before phones: a card number holds phone-shaped runs
+    sub(ADDRESS, "address", "[address]")
+    text, n = STATED_ADDRESS.subn(lambda m: f"{m.group(1)} [address]", text)
+    found["address"] += n
+    text = PHONE.sub(lambda m: _phone(m, found), text)
+    sub(UK_POSTCODE, "postcode", "[postcode]")
+    sub(US_ZIP, "postcode", "[postcode]")
+    sub(HANDLE, "handle", "[handle]")
+    text = INTRODUCED_NAME.sub(lambda m: _name(m, found), text)
+    return Scrubbed(text, +found)
+
+
+__all__ = ["Scrubbed", "luhn_valid", "scrub"]
