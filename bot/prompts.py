@@ -6,8 +6,9 @@ see exactly the same format.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from retrieval.catalog import ProductDoc
 
@@ -94,3 +95,46 @@ def build_messages(
     messages += [{"role": t.role, "content": t.text} for t in history]
     messages.append({"role": "user", "content": text})
     return messages
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """What one reply's prompt is built from, besides the conversation itself.
+
+    Serving builds its prompt through :meth:`messages`, and the same record is
+    stored in the reply's metadata (``meta.prompt``), so the training export
+    rebuilds exactly the prompt the model saw.
+    """
+
+    store_name: str
+    products: Sequence[ProductDoc] = field(default_factory=list)
+    constraint: str = ""
+    profile: str | None = None
+    facts: str | None = None
+    signals: str | None = None
+    offer: str | None = None
+    opening: str = ""  # the reply's first words, written by the server; the model continues them
+
+    def messages(self, *, history: Sequence[Turn], text: str) -> list[dict[str, str]]:
+        return build_messages(store_name=self.store_name, history=history, text=text, products=self.products,
+                              constraint=self.constraint, profile=self.profile, signals=self.signals,
+                              facts=self.facts, offer=self.offer)
+
+    def as_meta(self) -> dict[str, Any]:
+        catalog = [{"sku": p.sku, "title": p.title, "category": p.category, "price": p.price,
+                    "currency": p.currency, "stock": p.stock} for p in self.products]
+        return {"store_name": self.store_name, "catalog": catalog, "constraint": self.constraint, "profile": self.profile, "facts": self.facts,
+                "signals": self.signals, "offer": self.offer, "opening": self.opening}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> PromptRecord:
+        """The record stored by :meth:`as_meta`.
+
+        Raises:
+            KeyError, TypeError, ValueError: for a record that is not one.
+        """
+        products = [ProductDoc(sku=p["sku"], title=p["title"], category=p["category"], price=float(p["price"]),
+                               currency=p["currency"], stock=int(p["stock"])) for p in meta["catalog"]]
+        return cls(store_name=meta["store_name"], products=products, constraint=meta.get("constraint") or "", profile=meta.get("profile"),
+                   facts=meta.get("facts"), signals=meta.get("signals"), offer=meta.get("offer"),
+                   opening=meta.get("opening") or "")

@@ -55,7 +55,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,13 +65,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_loss(out: Path, history: dict[str, list[float]]) -> None:
-    plt = _pyplot()
+def plot_loss(out: Path, history: dict[str, list[float]], *, ylabel: str = "cross-entropy",
+              title: str = "Loss") -> None:
+    """``loss.png``: the running training loss and the held-out evaluations (``val_step``, ``val_loss``)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(history["step"], history["train_loss"], label="train (running mean)")
     if history["val_step"]:
         ax.plot(history["val_step"], history["val_loss"], "o-", label="held-out")
-    ax.set(xlabel="step", ylabel="cross-entropy", title="Loss")
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "loss.png", dpi=110)
@@ -78,7 +81,7 @@ def plot_loss(out: Path, history: dict[str, list[float]]) -> None:
 
 
 def plot_confusion(out: Path, cm: np.ndarray, labels: list[str]) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     size = 3 + 0.25 * len(labels)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -97,7 +100,7 @@ def plot_confusion(out: Path, cm: np.ndarray, labels: list[str]) -> None:
 
 def plot_roc(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
     """ROC curves by model name: (false positive rates, true positive rates, AUC)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "--", color="grey")
     for name, (fpr, tpr, auc) in curves.items():
@@ -121,7 +124,7 @@ def _reliability(score: np.ndarray, hit: np.ndarray, bins: int = 10) -> tuple[li
 
 
 def _calibration_figure(out: Path, curves: dict[str, tuple[list[float], list[float]]], xlabel: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
     for name, (mids, rates) in curves.items():
