@@ -27,6 +27,7 @@ from retrieval.catalog import ProductDoc
 
 SKU = re.compile(r"\b[A-Z]{2,5}-\d{3,6}\b")
 PRICE = re.compile(r"(?:(?:USD|EUR|GBP)\s?|[$€£]\s?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
+CURRENCY_OF = {"$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP"}
 MARKUP = re.compile(
     r"<[^<>]{0,400}>"                                   # HTML tags, complete
     r"|!\[[^\]]{0,200}\]\([^)]{0,400}\)"                # markdown images
@@ -56,8 +57,8 @@ class StreamGuard:
 
     def __post_init__(self) -> None:
         self._skus = {p.sku for p in self.products}
-        self._prices = {round(p.price, 2) for p in self.products}
-        self._prices |= {round(float(n), 2) for n in NUMBER.findall(self.allowed_text.replace(",", ""))}
+        self._priced = {(round(p.price, 2), p.currency) for p in self.products}
+        self._quoted = {round(float(n), 2) for n in NUMBER.findall(self.allowed_text.replace(",", ""))}
 
     def feed(self, delta: str) -> str:
         """Take a delta from the model; return the text that is safe to show now."""
@@ -148,45 +149,51 @@ class StreamGuard:
         return ""
 
     def _price(self, m: re.Match[str], before: str) -> str:
+        """A price must be a named product's, in its currency; an unattached one must be a listed product's
+        (in its currency) or one quoted in the facts or by the shopper."""
         value = round(float(m.group(1).replace(",", "") + "." + (m.group(2) or "0")), 2)
-        named = self._named_product(before)
-        if named is not None:
-            if abs(named.price - value) < 0.005:
+        currency = CURRENCY_OF[m.group(0)[: m.start(1) - m.start()].strip()]
+        named = self._named_products(before)
+        if named:
+            if any(abs(p.price - value) < 0.005 and p.currency == currency for p in named):
                 return m.group(0)
-            fixed = f"{'$' if named.currency == 'USD' else named.currency + ' '}{named.price:.2f}"
+            fixed = f"{'$' if named[0].currency == 'USD' else named[0].currency + ' '}{named[0].price:.2f}"
             self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
-                                     "sku": named.sku})
+                                     "sku": named[0].sku})
             return fixed
-        if value in self._prices:
+        if (value, currency) in self._priced or value in self._quoted:
             return m.group(0)
         self.corrections.append({"kind": "price", "original": m.group(0), "replacement": ""})
         return ""
 
     def _stock(self, m: re.Match[str], before: str) -> str:
-        named = self._named_product(before, unpriced=False)
-        if named is None:
+        named = self._named_products(before, unpriced=False)
+        if not named:
             return m.group(0)
         if m.group("few"):
-            if int(m.group(4)) == named.stock:
+            if any(int(m.group(4)) == p.stock for p in named):
                 return m.group(0)
-            fixed = stock_phrase(named.stock)
-        elif named.in_stock == (m.group("in") is not None):
+            fixed = stock_phrase(named[0].stock)
+        elif any(p.in_stock == (m.group("in") is not None) for p in named):
             return m.group(0)
         else:
-            fixed = "in stock" if named.in_stock else "out of stock"
-        self.corrections.append({"kind": "stock", "original": m.group(0), "replacement": fixed, "sku": named.sku})
+            fixed = "in stock" if named[0].in_stock else "out of stock"
+        self.corrections.append({"kind": "stock", "original": m.group(0), "replacement": fixed,
+                                 "sku": named[0].sku})
         return fixed
 
-    def _named_product(self, before: str, unpriced: bool = True) -> ProductDoc | None:
-        """The retrieved product named last in the current sentence (by SKU or title); with ``unpriced``,
-        only one not already followed by a price."""
+    def _named_products(self, before: str, unpriced: bool = True) -> list[ProductDoc]:
+        """The retrieved products named last in the current sentence (by SKU or title): one, or several that
+        share that title; with ``unpriced``, only if no price follows the name yet."""
         sentence = re.split(r"[.!?\n]\s", before)[-1].lower()
-        best, where = None, -1
+        best, where, length = "", -1, 0
         for p in self.products:
             for name in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower()):
                 at = sentence.rfind(name)
-                if at > where:
-                    best, where = p, at
-        if best is None or (unpriced and PRICE.search(sentence[where:].upper())):
-            return None
-        return best
+                # the latest mention wins; at the same place, the fuller name ("kettlebell (olive)" over the
+                # "kettlebell" of its black variant)
+                if at >= 0 and (at, len(name)) > (where, length):
+                    best, where, length = name, at, len(name)
+        if not best or (unpriced and PRICE.search(sentence[where:].upper())):
+            return []
+        return [p for p in self.products if best in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower())]

@@ -108,3 +108,12 @@ def test_a_plain_first_word_goes_out_at_once_and_risky_ones_wait() -> None:
     guard = StreamGuard(PRODUCTS)
     shown = guard.feed("Sure") + guard.feed(", java") + guard.feed("script:alert(1) and ") + guard.finish()
     assert shown == "Sure, ) and " and guard.corrections[0]["original"] == "javascript:alert(1"
+
+
+def test_a_price_in_the_wrong_currency_is_corrected() -> None:
+    mug = ProductDoc(sku="22712", title="Card Dolly Girl", category="Stationery", price=0.42, currency="GBP", stock=9)
+    guard = StreamGuard([mug])
+    out = stream("The Card Dolly Girl is $0.42, or £0.42 in other words. Also $0.42 on its own.",
+                 random.Random(0), guard)
+    assert out == "The Card Dolly Girl is GBP 0.42, or £0.42 in other words. Also  on its own."
+    assert [c["original"] for c in guard.corrections] == ["$0.42", "$0.42"]
