@@ -198,6 +198,8 @@ class Draft(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     suggested_text: Mapped[str] = mapped_column(Text)
     sent_text: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the agent's message sent from it
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # retrieved SKUs, the prompt record, guard
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketState
 
 from bot import agents, crud
+from bot.assist import AssistError, draft_reply, record_sent, shopper_context
 from bot.models import Conversation, Message
 from web.agent_protocol import (
     AGENT_FRAME,
     AgentMessage,
     AgentReady,
+    DraftCreate,
+    DraftCreated,
     QueueList,
     QueueSnapshot,
     Release,
@@ -94,6 +97,7 @@ class AgentConnection:
         self.state = state
         self.agent = claims
         self.outbox = Outbox(ws.send_text, state.settings.outbox_frames, state.settings.outbox_wait_s)
+        self.drafting: set[asyncio.Task[None]] = set()  # drafts being written; cancelled with the socket
 
     async def send(self, frame: BaseModel) -> None:
         await self.outbox.put(frame.model_dump_json())
@@ -119,8 +123,33 @@ class AgentConnection:
             return
         try:
             await self._dispatch(frame)
-        except agents.OwnershipError as exc:
+        except (agents.OwnershipError, AssistError) as exc:
             await self.error(exc.code, str(exc))
+
+    async def _transcript_frame(self, conversation_id: int) -> Transcript:
+        frame: Transcript = await asyncio.to_thread(self._db, self._transcript, conversation_id=conversation_id)
+        frame.context = await asyncio.to_thread(shopper_context, self.state.dialogue, conversation_id)
+        return frame
+
+    async def _draft(self, conversation_id: int) -> None:
+        """Write a draft in the background: the console stays responsive while the model answers."""
+        try:
+            d = await draft_reply(self.state.dialogue, conversation_id=conversation_id,
+                                  agent_id=self.agent.agent_id)
+        except AssistError as exc:
+            await self.error(exc.code, str(exc))
+            return
+        await self.send(DraftCreated(conversation_id=d.conversation_id, draft_id=d.id, text=d.text,
+                                     products=d.products, meta=d.meta))
+
+    @staticmethod
+    def _reply(session: Session, *, conversation_id: int, agent_id: int, text: str, client_id: str,
+               draft_id: int | None) -> tuple[Message, bool]:
+        msg, resent = agents.agent_reply(session, conversation_id=conversation_id, agent_id=agent_id, text=text,
+                                         client_id=client_id)
+        if draft_id is not None and not resent:
+            record_sent(session, draft_id=draft_id, conversation_id=conversation_id, message=msg)
+        return msg, resent
 
     async def _dispatch(self, frame: BaseModel) -> None:
         hub, cid = self.state.hub, getattr(frame, "conversation_id", 0)
@@ -130,7 +159,7 @@ class AgentConnection:
                 await self.send(QueueSnapshot(conversations=[e.as_dict() for e in entries]))
             case Watch():
                 hub.watch(cid, self)
-                await self.send(await asyncio.to_thread(self._db, self._transcript, conversation_id=cid))
+                await self.send(await self._transcript_frame(cid))
             case TakeOver():
                 notice = await asyncio.to_thread(self._db, agents.take_over, conversation_id=cid,
                                                  agent_id=self.agent.agent_id)
@@ -138,7 +167,7 @@ class AgentConnection:
                 if notice is not None:  # None: it was already this agent's
                     await hub.interrupt(cid, then=AgentJoined(agent=self.agent.name))  # aborts the reply in flight
                     await hub.publish(cid, created_frame(notice))
-                await self.send(await asyncio.to_thread(self._db, self._transcript, conversation_id=cid))
+                await self.send(await self._transcript_frame(cid))
             case Release():
                 notice = await asyncio.to_thread(self._db, agents.release, conversation_id=cid,
                                                  agent_id=self.agent.agent_id)
@@ -146,9 +175,14 @@ class AgentConnection:
                 await hub.deliver(cid, AgentLeft(agent=self.agent.name))
                 await hub.publish(cid, created_frame(notice))
                 await self.send(StateChanged(conversation_id=cid, state="bot", agent_id=None))
-            case AgentMessage(text=text, client_id=client_id):
-                msg, resent = await asyncio.to_thread(self._db, agents.agent_reply, conversation_id=cid,
-                                                      agent_id=self.agent.agent_id, text=text, client_id=client_id)
+            case DraftCreate():
+                task = asyncio.create_task(self._draft(cid), name=f"draft-{cid}")
+                self.drafting.add(task)
+                task.add_done_callback(self.drafting.discard)
+            case AgentMessage(text=text, client_id=client_id, draft_id=draft_id):
+                msg, resent = await asyncio.to_thread(self._db, self._reply, conversation_id=cid,
+                                                      agent_id=self.agent.agent_id, text=text, client_id=client_id,
+                                                      draft_id=draft_id)
                 if resent:  # the original acknowledgement only
                     await self.relay(cid, created_frame(msg))
                     return
@@ -202,7 +236,8 @@ async def agent_socket(ws: WebSocket) -> None:
         close_code = 1011
     finally:
         state.hub.unwatch_all(conn)
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        for task in (*conn.drafting, writer):
+            task.cancel()
+        await asyncio.gather(writer, *conn.drafting, return_exceptions=True)
         if ws.client_state == WebSocketState.CONNECTED:
             await close_quietly(ws, close_code, close_reason)

@@ -31,13 +31,21 @@ class Release(_OnConversation):
     type: Literal["conversation.release"]
 
 
+class DraftCreate(_OnConversation):
+    """Ask for a reply draft to the shopper's latest message."""
+
+    type: Literal["draft.create"]
+
+
 class AgentMessage(_OnConversation):
     type: Literal["message.create"]
     client_id: str = Field(min_length=1, max_length=58)
     text: str = Field(min_length=1, max_length=4000)
+    draft_id: int | None = Field(default=None, ge=1, description="The draft this text was edited from.")
 
 
-AgentClientFrame = Annotated[QueueList | Watch | TakeOver | Release | AgentMessage, Field(discriminator="type")]
+AgentClientFrame = Annotated[QueueList | Watch | TakeOver | Release | DraftCreate | AgentMessage,
+                             Field(discriminator="type")]
 AGENT_FRAME: TypeAdapter[Any] = TypeAdapter(AgentClientFrame)
 
 
@@ -61,6 +69,18 @@ class Transcript(_Frame):
     state: str
     agent_id: int | None
     messages: list[dict[str, Any]]
+    context: dict[str, Any] = Field(default_factory=dict, description="Risk, signals, profile, recommendations.")
+
+
+class DraftCreated(_Frame):
+    """A reply draft for the agent to edit; ``draft_id`` goes back with the text the agent sends."""
+
+    type: Literal["draft.created"] = "draft.created"
+    conversation_id: int
+    draft_id: int
+    text: str
+    products: list[dict[str, Any]]
+    meta: dict[str, Any]
 
 
 class StateChanged(_Frame):

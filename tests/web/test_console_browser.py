@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.agents import add_agent
+from bot.models import Draft
 from tests.conftest import make_settings, serve
 from tests.web.test_widget_browser import ARGS, ARTIFACTS, CHROMIUM, open_widget
 from web.app import create_app
@@ -47,7 +49,13 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         console.locator("#state").filter(has_text="you have it").wait_for()
         chat.locator("#status").filter(has_text="with ana").wait_for(timeout=10_000)
         chat.locator(".msg.note").filter(has_text="ana joined the chat").wait_for()
+        assert "mood" in console.locator("#signals").inner_text()  # the shopper panel
+        assert "new shopper" in console.locator("#profile").inner_text()  # a widget visitor has no history
 
+        console.click("#draft")  # the real model drafts; the agent edits it before it is sent
+        console.locator("#reply.drafted").wait_for(timeout=120_000)
+        drafted = console.input_value("#text")
+        assert drafted.strip() and console.locator("#draft-products li").count() > 0
         console.fill("#text", "Hi, I'm Ana. We have merino socks in three sizes.")
         console.click("#send")
         chat.locator(".msg.agent").filter(has_text="merino socks").wait_for(timeout=10_000)
@@ -65,3 +73,6 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         chat.locator("#status").filter(has_text="online").wait_for()
         browser.close()
     assert errors == []
+    with factory() as session:
+        draft = session.scalars(select(Draft)).one()
+        assert (draft.suggested_text, draft.sent_text) == (drafted, "Hi, I'm Ana. We have merino socks in three sizes.")

@@ -1,8 +1,9 @@
-/* aisle agent console: queue by risk, live transcript, takeover, replies, release. Text is set with textContent. */
+/* aisle agent console: queue by risk, live transcript, shopper panel, drafts, takeover, replies, release.
+   Text is set with textContent. */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var ws = null, me = null, open = null, owner = null, sent = 0, refresh = null;
+  var ws = null, me = null, open = null, owner = null, sent = 0, refresh = null, draftId = null;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -30,8 +31,36 @@
       list.appendChild(item);
     });
   }
+  function cards(list, products) {
+    list.textContent = "";
+    (products || []).forEach(function (p) {
+      var item = el("li");
+      item.appendChild(el("div", "", p.title));
+      var row = el("div", "muted");
+      row.appendChild(el("span", "price", p.currency + " " + Number(p.price).toFixed(2)));
+      row.appendChild(document.createTextNode(" · " + p.availability + " · " + p.sku + (p.reason ? " · " + p.reason : "")));
+      item.appendChild(row);
+      list.appendChild(item);
+    });
+  }
+  function drawContext(c) {
+    var dl = $("signals"); dl.textContent = "";
+    var s = c.signals || {}, risk = c.risk || {};
+    [["risk", risk.score !== undefined ? risk.score.toFixed(2) : "-"],
+     ["churn", risk.churn !== null && risk.churn !== undefined ? risk.churn.toFixed(2) : "-"],
+     ["mood", s.sentiment ? s.sentiment.label + " (" + s.sentiment.negative.toFixed(2) + " negative)" : "-"],
+     ["intent", s.intent ? s.intent.label : "-"],
+     ["why", c.flagged_reason || risk.reason || "-"]].forEach(function (pair) {
+      dl.appendChild(el("dt", "", pair[0])); dl.appendChild(el("dd", "", pair[1]));
+    });
+    var p = c.profile;
+    $("profile").textContent = p ? p.summary + " · " + p.events + " events" : "No profile (personalization is off).";
+    cards($("recommended"), c.recommended);
+  }
+  function clearDraft() { draftId = null; $("reply").classList.remove("drafted"); cards($("draft-products"), []); }
   function watch(id) {
     open = id; $("transcript").textContent = ""; $("title").textContent = "Conversation " + id;
+    clearDraft(); $("draft").disabled = false;
     send({ type: "conversation.watch", conversation_id: id });
     send({ type: "queue.list" });
   }
@@ -62,12 +91,17 @@
       case "queue.snapshot": drawQueue(f.conversations); break;
       case "conversation.transcript":
         if (f.conversation_id !== open) break;
-        f.messages.forEach(line); setState(f.state, f.agent_id); send({ type: "queue.list" }); break;
+        f.messages.forEach(line); setState(f.state, f.agent_id); drawContext(f.context || {}); send({ type: "queue.list" }); break;
+      case "draft.created":
+        if (f.conversation_id !== open) break;
+        draftId = f.draft_id; $("text").value = f.text; $("reply").classList.add("drafted");
+        cards($("draft-products"), f.products); $("draft").disabled = false; $("draft").textContent = "Draft a reply";
+        break;
       case "conversation.state": if (f.conversation_id === open) setState(f.state, f.agent_id); send({ type: "queue.list" }); break;
       case "message.created": case "message.completed":
         if (f.conversation_id === open) line({ id: f.id, role: f.role || "assistant", text: f.text, meta: f.meta });
         break;
-      case "error": $("state").textContent = f.message; break;
+      case "error": $("state").textContent = f.message; $("draft").disabled = open === null; $("draft").textContent = "Draft a reply"; break;
     }
   }
   function connect(token) {
@@ -94,13 +128,21 @@
     send({ type: "conversation.takeover", conversation_id: open }); $("takeover").disabled = true;
   });
   $("release").addEventListener("click", function () { send({ type: "conversation.release", conversation_id: open }); });
+  $("draft").addEventListener("click", function () {
+    send({ type: "draft.create", conversation_id: open }); $("draft").disabled = true; $("draft").textContent = "Drafting…";
+  });
+  $("text").addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("reply").requestSubmit(); }
+  });
   $("reply").addEventListener("submit", function (e) {
     e.preventDefault();
     var text = $("text").value.trim();
     if (!text || open === null) return;
     sent += 1;
-    send({ type: "message.create", conversation_id: open, client_id: "c" + Date.now() + "-" + sent, text: text });
-    $("text").value = "";
+    var frame = { type: "message.create", conversation_id: open, client_id: "c" + Date.now() + "-" + sent, text: text };
+    if (draftId !== null) frame.draft_id = draftId;  // the draft and what was actually sent are both kept
+    send(frame);
+    $("text").value = ""; clearDraft();
   });
   var saved = sessionStorage.getItem("aisle.agent");
   if (saved) connect(saved);

@@ -1,0 +1,149 @@
+"""Agent assist: reply drafts and the shopper's context, for the support console.
+
+A draft answers the conversation's latest shopper message the way the assistant
+would (same retrieval, same prompt, same output checks), but it goes to the
+agent, not the shopper: the agent edits it and sends it, and both texts are kept
+in the ``drafts`` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot import crud
+from bot.dialogue import Dialogue, fallback_text, product_card
+from bot.guard import StreamGuard
+from bot.llm.base import Delta, LLMUnavailable
+from bot.models import Conversation, Draft, Message, Role
+from bot.prompts import Turn
+
+RECOMMENDED = 4
+"""Products shown in the console's shopper panel."""
+
+
+class AssistError(ValueError):
+    """A draft or context request that cannot be served; ``code`` is sent to the console."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class DraftReply:
+    id: int
+    conversation_id: int
+    text: str
+    products: list[dict[str, Any]]
+    meta: dict[str, Any]
+
+
+def _latest_question(session: Session, conversation_id: int, history_turns: int
+                     ) -> tuple[int, Message, list[Turn]]:
+    """The shopper's user id, their latest message, and the messages before it (oldest first)."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        raise AssistError("unknown_conversation", f"No conversation {conversation_id}.")
+    rows = [m for m in crud.recent_messages(session, conversation_id=conversation_id, limit=history_turns + 8)
+            if m.text and m.role != Role.SYSTEM]
+    last = next((i for i in range(len(rows) - 1, -1, -1) if rows[i].role == Role.SHOPPER), None)
+    if last is None:
+        raise AssistError("nothing_to_draft", "The shopper has not written anything yet.")
+    return conv.user_id, rows[last], draft_turns(rows[:last], history_turns)
+
+
+def draft_turns(messages: list[Message], turns: int) -> list[Turn]:
+    """The earlier turns a draft is written from, oldest first: the last ``turns`` messages with text,
+    system notes ("ana joined the chat.") left out. The export rebuilds a sent draft's prompt with it."""
+    rows = [m for m in messages if m.text and m.role != Role.SYSTEM][-turns:] if turns > 0 else []
+    return [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text) for m in rows]
+
+
+async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int) -> DraftReply:
+    """Write a reply to the latest shopper message for the agent to edit, and store it as a draft.
+
+    Raises:
+        AssistError: for an unknown conversation, or one with no shopper message to answer.
+    """
+
+    def load() -> tuple[int, Message, list[Turn]]:
+        with dialogue.factory() as session:
+            return _latest_question(session, conversation_id, dialogue.config.history_turns)
+
+    user_id, question, turns = await asyncio.to_thread(load)
+    text = question.text
+    earlier = [t.text for t in turns if t.role == "user"]
+    vector = await dialogue._embed(text)
+    query = await dialogue._query_vector(conversation_id, text, vector, earlier)
+    g = await asyncio.to_thread(dialogue._ground, user_id, text, earlier, query, None)
+    request, record = dialogue.request_for(g, turns, text, g.opening)
+    guard = StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {g.opening}")
+    parts = [g.opening]
+    meta: dict[str, Any] = {"retrieved_skus": [p.sku for p in g.products], "route": g.route,
+                            "model": dialogue.llm.model_name, "adapter": request.model, "reply_to": question.id}
+    try:
+        async for item in dialogue.llm.stream(request):
+            if isinstance(item, Delta):
+                parts.append(guard.feed(item.text))
+        parts.append(guard.finish())
+        reply = "".join(parts).strip()
+        meta["status"] = "completed"
+    except LLMUnavailable as exc:  # the agent still gets the products to work from
+        reply = g.opening or fallback_text(g.products)
+        meta.update(status="fallback", error=str(exc)[:300])
+    meta["guard"] = guard.corrections
+
+    def store() -> int:
+        with dialogue.factory() as session, session.begin():
+            row = Draft(conversation_id=conversation_id, agent_id=agent_id, suggested_text=reply,
+                        meta={**meta, "prompt": record.as_meta()})
+            session.add(row)
+            session.flush()
+            return row.id
+
+    draft_id = await asyncio.to_thread(store)
+    return DraftReply(draft_id, conversation_id, reply, [product_card(p) for p in g.products], meta)
+
+
+def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
+    """What the console shows beside a transcript: profile, risk, latest signals, recommended products.
+
+    Blocking (database and ranking): call it in a worker thread.
+    """
+    with dialogue.factory() as session:  # closed before the personalizer opens its own
+        conv = session.get(Conversation, conversation_id)
+        if conv is None:
+            raise AssistError("unknown_conversation", f"No conversation {conversation_id}.")
+        user_id = conv.user_id
+        context: dict[str, Any] = {"risk": conv.risk, "flagged_reason": conv.flagged_reason, "signals": None,
+                                   "profile": None, "recommended": []}
+        for m in reversed(crud.recent_messages(session, conversation_id=conversation_id, limit=20)):
+            if m.role == Role.SHOPPER and (m.meta or {}).get("signals"):
+                context["signals"] = m.meta["signals"]
+                break
+    personalizer = dialogue.personalizer
+    if personalizer is None:
+        return context
+    profile = personalizer.profile(user_id)
+    context["profile"] = {
+        "summary": profile.describe(), "events": profile.n_events, "price_band": profile.price_band,
+        "categories": [[c, round(share, 3)] for c, share in profile.categories[:3]],
+        "brands": [[b, round(share, 3)] for b, share in profile.brands[:3] if b],
+    }
+    if profile.vector is not None:
+        mine = personalizer.recommend(user_id, profile.vector, 0.0, RECOMMENDED, None)
+        context["recommended"] = [{**product_card(r.product), "reason": r.reason} for r in mine.recommendations]
+    return context
+
+
+def record_sent(session: Session, *, draft_id: int, conversation_id: int, message: Message) -> None:
+    """Keep what the agent actually sent, and the message it went out as, beside the draft it started from."""
+    row = session.get(Draft, draft_id)
+    if row is None or row.conversation_id != conversation_id:
+        raise AssistError("unknown_draft", f"No draft {draft_id} in conversation {conversation_id}.")
+    row.sent_text = message.text
+    row.message_id = message.id
