@@ -43,9 +43,16 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) > $(VENV)/apt.log 2>&1 \
 	  || { tail -n 20 $(VENV)/apt.log; exit 1; }; }
 
+# On a store with no adapter yet, a grounding adapter trains in the background (niced) while the app
+# serves; the app switches to it once it beats the base model on held-out prompts. Stopping `make run`
+# stops that job too.
 run: install
 	@$(BIN)/aisle demo-data --if-empty
-	@$(BIN)/aisle serve
+	@$(BIN)/aisle index build --if-needed
+	@mkdir -p $(AISLE_HOME)/logs
+	@echo "[run] first adapter: trained in the background when the store has none (log: $(AISLE_HOME)/logs/bootstrap.log)"
+	@nice -n 15 $(BIN)/aisle finetune bootstrap > $(AISLE_HOME)/logs/bootstrap.log 2>&1 & boot=$$!; \
+	  trap 'kill $$boot 2>/dev/null' EXIT; $(BIN)/aisle serve
 
 test: install chromium
 	@$(BIN)/ruff check bot retrieval finetune web tests

@@ -13,6 +13,15 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _date(text: str):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
 def _factory():  # type: ignore[no-untyped-def]
     from bot.config import get_settings
     from bot.db import make_engine, migrate, session_factory
@@ -126,10 +135,11 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 def cmd_index_build(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from bot.model_store import encoder_dir
-    from bot.store import build_index
+    from bot.store import build_index, open_index
     from retrieval.embed import Encoder
 
-    build_index(_factory(), Encoder(encoder_dir()), get_settings().index_dir, say=_say)
+    build = open_index if args.if_needed else build_index
+    build(_factory(), Encoder(encoder_dir()), get_settings().index_dir, say=_say)
     return 0
 
 
@@ -173,6 +183,124 @@ def cmd_finetune_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune_export(args: argparse.Namespace) -> int:
+    import time
+
+    from bot.config import get_settings
+    from finetune.data import ExportArgs, ExportError
+    from finetune.jobs import export
+
+    settings = get_settings()
+    out = args.out or settings.home / "exports" / f"dialogs-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        manifest = export(settings, _factory(), ExportArgs(
+            out_dir=out, holdout=args.holdout, min_rating=args.min_rating, include_corrected=args.include_corrected,
+            since=args.since, history_turns=settings.history_turns, force=args.force),
+            catalog_n=args.catalog_examples)
+    except (ExportError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    print(json.dumps({"out": str(out), "examples": manifest["examples"], "skipped": manifest["skipped"],
+                      "pii_replaced": manifest["pii_replaced"]}))
+    return 0
+
+
+def cmd_finetune_lora(args: argparse.Namespace) -> int:
+    from bot.adapters import AdapterError
+    from bot.config import get_settings
+    from finetune.examples import ExampleFileError
+    from finetune.jobs import train
+    from finetune.lora import LoraArgs
+
+    settings = get_settings()
+    try:
+        out = train(settings, _factory(), LoraArgs(
+            data_dir=args.data, out_dir=settings.adapters_path, base_model=settings.generator_path, name=args.name,
+            rank=args.rank, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps))
+    except (ExampleFileError, AdapterError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    print(json.dumps({"adapter": out.name, "path": str(out)}))
+    return 0
+
+
+def cmd_finetune_evaluate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot import adapters
+    from bot.adapters import AdapterError
+    from bot.config import get_settings
+    from bot.llm.base import LLMUnavailable
+    from finetune.evaluate import EvalArgs
+    from finetune.examples import ExampleFileError
+    from finetune.jobs import PromotionRefused, evaluate, held_out_examples
+
+    settings = get_settings()
+    factory = _factory()
+    try:
+        data = args.data
+        if data is None:  # the adapter's own export
+            with factory() as session:
+                data = Path(adapters.get(session, args.adapter).dataset_manifest["args"]["out_dir"])
+        examples = held_out_examples(data, args.limit)
+        reports = asyncio.run(evaluate(
+            settings, factory, name=args.adapter, datasets={data.name: examples}, url=args.vllm_url or
+            settings.vllm_url, eval_args=EvalArgs(adapter=args.adapter, concurrency=args.concurrency),
+            promote=args.promote))
+    except (AdapterError, ExampleFileError, LLMUnavailable, KeyError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except PromotionRefused as exc:
+        _say(f"not promoted: {exc}")
+        return 1
+    print(json.dumps({d: {k: r[k] for k in ("base", "adapter")} for d, r in reports.items()}))
+    return 0
+
+
+def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from bot.llm.base import LLMUnavailable
+    from finetune.data import ExportError
+    from finetune.jobs import bootstrap
+
+    try:
+        live = bootstrap(get_settings(), _factory(), steps=args.steps, catalog_n=args.catalog_examples,
+                         eval_limit=args.limit)
+    except (ExportError, LLMUnavailable, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    print(json.dumps({"live": live}))
+    return 0
+
+
+def cmd_adapters(args: argparse.Namespace) -> int:
+    from bot import adapters
+    from bot.adapters import AdapterError
+    from bot.models import Adapter
+
+    try:
+        with _factory()() as session, session.begin():
+            if args.action == "list":
+                from sqlalchemy import select
+
+                rows = list(session.scalars(select(Adapter).order_by(Adapter.id)))
+                for row in rows:
+                    first: dict = next(iter((row.metrics or {}).get("eval", {}).values()), {})
+                    figures = (f"grounded {first['base']['grounded_rate']:.2f} -> "
+                               f"{first['adapter']['grounded_rate']:.2f}" if "adapter" in first else "not evaluated")
+                    print(f"{row.name}\t{row.status}\t{figures}\t{row.path}")
+                if not rows:
+                    _say("no adapters yet: train one with `aisle finetune lora --data EXPORT_DIR`")
+                return 0
+            row = adapters.promote(session, name=args.name) if args.action == "promote" else \
+                adapters.retire(session, name=args.name)
+            _say(f"[adapters] {row.name} is {row.status}; running apps follow within AISLE_ADAPTER_POLL_S seconds")
+    except AdapterError as exc:
+        _say(f"error: {exc}")
+        return 2
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -199,6 +327,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bot.bench.retrieval import main as retrieval_main
 
         return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
+    if args.name == "lora":
+        from finetune.bench_lora import LoraBenchArgs
+        from finetune.bench_lora import main as lora_main
+
+        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, steps=args.steps,
+                                       eval_examples=args.eval_examples, serving=not args.no_serving))
     if args.name == "classifier":
         from bot.bench.classifier import ClassifierBenchArgs
         from bot.bench.classifier import main as classifier_main
@@ -206,7 +340,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         return classifier_main(ClassifierBenchArgs(json_out=args.json, classifiers=get_settings().classifiers_path,
                                                    data_dir=args.data))
-    _say(f"error: benchmark {args.name!r} is not available yet; available: chat, retrieval, classifier")
+    _say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora")
     return 2
 
 
@@ -248,7 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(fn=cmd_catalog_import)
 
     index = sub.add_parser("index", help="product index").add_subparsers(dest="action", required=True)
-    index.add_parser("build", help="embed the catalog and build the FAISS index").set_defaults(fn=cmd_index_build)
+    build = index.add_parser("build", help="embed the catalog and build the FAISS index")
+    build.add_argument("--if-needed", action="store_true",
+                       help="only when no saved index matches the catalog (what `make run` does)")
+    build.set_defaults(fn=cmd_index_build)
 
     finetune = sub.add_parser("finetune", help="offline training jobs").add_subparsers(dest="job", required=True)
     clf = finetune.add_parser("classifier", help="fine-tune the MiniLM BERT classifier")
@@ -260,6 +397,64 @@ def build_parser() -> argparse.ArgumentParser:
     clf.add_argument("--max-steps", type=int, help="stop early (smoke runs)")
     clf.add_argument("--sample", type=int, help="train on this many examples only")
     clf.set_defaults(fn=cmd_finetune_classifier)
+
+    exp = finetune.add_parser("export", help="logged dialogs (and catalog-grounded ones) -> chat examples",
+                              description="Write train.jsonl, eval.jsonl and manifest.json: completed replies no "
+                                          "shopper rated down, and agents' edits of reply drafts, with personal "
+                                          "data scrubbed; shoppers without training consent are left out.")
+    exp.add_argument("--out", type=Path, help="output folder (default: $AISLE_HOME/exports/dialogs-TIMESTAMP)")
+    exp.add_argument("--catalog-examples", type=int, default=800, metavar="N",
+                     help="add N catalog-grounded dialogs about the store's own products (default 800; 0 = none)")
+    exp.add_argument("--holdout", type=float, default=0.1, help="share of conversations kept for evaluation")
+    exp.add_argument("--min-rating", type=int, choices=[0, 1], default=0,
+                     help="0: replies not rated down (default); 1: only replies rated up")
+    exp.add_argument("--include-corrected", action="store_true", help="keep replies the output guard corrected")
+    exp.add_argument("--since", type=_date, help="only conversations started on or after this date (YYYY-MM-DD)")
+    exp.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    exp.set_defaults(fn=cmd_finetune_export)
+
+    lora = finetune.add_parser("lora", help="LoRA fine-tuning of the generator on an export",
+                               description="Writes a versioned adapter under $AISLE_HOME/models/adapters with "
+                                           "train.json and loss.png, and registers it as a candidate.")
+    lora.add_argument("--data", type=Path, required=True, help="an export folder (aisle finetune export)")
+    lora.add_argument("--name", help="adapter name (default grounding-TIMESTAMP)")
+    lora.add_argument("--rank", type=int, default=16)
+    lora.add_argument("--lr", type=float, default=3e-4)
+    lora.add_argument("--batch-size", type=int, default=8)
+    lora.add_argument("--epochs", type=int, default=1)
+    lora.add_argument("--max-steps", type=int, help="stop after this many steps")
+    lora.set_defaults(fn=cmd_finetune_lora)
+
+    ev = finetune.add_parser("evaluate", help="base model vs adapter on held-out examples, on vLLM",
+                             description="Judges each raw reply against the products its prompt listed: grounded "
+                                         "(a listed product with its exact price, no false claim) and "
+                                         "hallucinated (a SKU, price or stock claim the catalog contradicts).")
+    ev.add_argument("--adapter", required=True, help="a registered adapter")
+    ev.add_argument("--data", type=Path, help="export folder whose eval.jsonl to use (default: the adapter's own)")
+    ev.add_argument("--limit", type=int, default=200, help="at most this many held-out examples")
+    ev.add_argument("--concurrency", type=int, default=8)
+    ev.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
+    ev.add_argument("--promote", action="store_true",
+                    help="make the adapter live if it is more grounded than the base model and hallucinates no more")
+    ev.set_defaults(fn=cmd_finetune_evaluate)
+
+    boot = finetune.add_parser("bootstrap", help="a store's first adapter: export, lora, evaluate, promote",
+                               description="Trains a grounding adapter on the store's catalog (and any logged "
+                                           "dialogs) and makes it live if it beats the base model on held-out "
+                                           "prompts. Does nothing once the registry has an adapter. `make run` "
+                                           "runs it in the background on a fresh store.")
+    boot.add_argument("--steps", type=int, default=60, help="LoRA training steps (default 60)")
+    boot.add_argument("--catalog-examples", type=int, default=600, metavar="N")
+    boot.add_argument("--limit", type=int, default=40, help="held-out prompts to evaluate on")
+    boot.set_defaults(fn=cmd_finetune_bootstrap)
+
+    ads = sub.add_parser("adapters", help="the LoRA adapter registry").add_subparsers(dest="action", required=True)
+    ads.add_parser("list", help="registered adapters, their status and figures").set_defaults(fn=cmd_adapters)
+    for action, text in (("promote", "make an adapter live (running apps hot-load it)"),
+                         ("retire", "stop serving an adapter")):
+        a = ads.add_parser(action, help=text)
+        a.add_argument("name")
+        a.set_defaults(fn=cmd_adapters)
 
     segs = sub.add_parser("segments", help="group shoppers into segments and show their traits")
     segs.add_argument("--k", type=int, default=6, help="number of segments")
@@ -278,13 +473,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
     bench.add_argument("--max-tokens", type=int, default=64)
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
-    bench.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared datasets folder (classifier)")
+    bench.add_argument("--data", type=Path, default=SHARED_DATA,
+                       help="the shared datasets folder (classifier, lora)")
+    bench.add_argument("--steps", type=int, default=120, help="LoRA training steps (lora)")
+    bench.add_argument("--eval-examples", type=int, default=120, help="held-out prompts per dataset (lora)")
+    bench.add_argument("--no-serving", action="store_true",
+                       help="skip the serving-cost servers (lora; they measure vLLM, not the training data)")
     bench.set_defaults(fn=cmd_bench)
     return parser
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so a job's vLLM server is stopped on the way out (`make run` stops
+    its background adapter job this way)."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:  # run as the `aisle` program, not called from Python
+        _exit_on_sigterm()
     try:
         return int(args.fn(args))
     except KeyboardInterrupt:

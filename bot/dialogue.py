@@ -25,7 +25,7 @@ from bot.llm.gate import DispatchGate, Ticket
 from bot.models import Conversation, ConversationState, Message, Role
 from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
-from bot.prompts import Turn, build_messages, stock_phrase
+from bot.prompts import PromptRecord, Turn, stock_phrase
 from bot.routing import Route, order_grounding, policy_grounding, route
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from retrieval.batching import MicroBatcher
@@ -206,6 +206,7 @@ class Dialogue:
         self.policy = policy
         self.batchers = batchers
         self.gate = gate or DispatchGate(0.0)
+        self.adapter = config.adapter  # the LoRA adapter new replies use (None: the base model); hot-swappable
         self._vectors: LRU[tuple[int, str], np.ndarray] = LRU(4096)  # message embeddings, reused as context
 
     def validate(self, text: str) -> str:
@@ -314,6 +315,19 @@ class Dialogue:
         return ([h.product for h in found.hits], scores, ["relevance"] * len(scores),
                 found.filters.describe(), None)
 
+    def request_for(self, g: Grounded, turns: Sequence[Turn], text: str, opening: str, *,
+                    signals: str | None = None, offer: str | None = None
+                    ) -> tuple[GenerationRequest, PromptRecord]:
+        """The generation request for a grounded message (replies and agents' drafts alike), and the
+        record it was built from (stored with the reply, for the training export)."""
+        record = PromptRecord(store_name=self.config.store_name, products=g.products, constraint=g.constraint,
+                              profile=g.profile, facts=g.facts, signals=signals, offer=offer, opening=opening)
+        request = GenerationRequest(
+            messages=record.messages(history=turns, text=text),
+            max_tokens=self.config.max_tokens, temperature=self.config.temperature, model=self.adapter,
+            repetition_penalty=self.config.repetition_penalty, prefix=opening)
+        return request, record
+
     def _save_reply(self, message_id: int, text: str, meta: dict[str, Any]) -> Message:
         with self.factory() as session, session.begin():
             msg = session.get_one(Message, message_id)
@@ -323,13 +337,16 @@ class Dialogue:
 
     def _reserve_reply(self, conversation_id: int, meta: dict[str, Any], shopper_id: int,
                        signals: MessageSignals | None, decision: Decision | None) -> Message:
-        """Store the shopper message's scores, the conversation's risk and flag, and reserve the reply row."""
+        """Store the shopper message's scores, the conversation's risk, flag and adapter, and reserve the
+        reply row."""
         with self.factory() as session, session.begin():
             if signals is not None:
                 shopper = session.get_one(Message, shopper_id)
                 shopper.meta = {**(shopper.meta or {}), "signals": signals.as_meta()}
+            conv = session.get_one(Conversation, conversation_id)
+            if conv.adapter != meta["adapter"]:
+                conv.adapter = meta["adapter"]
             if decision is not None:
-                conv = session.get_one(Conversation, conversation_id)
                 conv.risk = risk_snapshot(decision)
                 if decision.handoff and not conv.flagged_reason:
                     conv.flagged_reason = decision.reason
@@ -392,12 +409,6 @@ class Dialogue:
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
-        messages = build_messages(
-            store_name=self.config.store_name, history=turns, text=text, products=products,
-            constraint=g.constraint, profile=profile, facts=g.facts,
-            signals=tone(signals.sentiment if signals else None),
-            offer=decision.retention if decision else None,
-        )
         meta: dict[str, Any] = {
             "status": "streaming",
             "retrieved_skus": [p.sku for p in products],
@@ -411,13 +422,13 @@ class Dialogue:
             "facts": g.facts,
             "profile": profile,
             "model": self.llm.model_name,
-            "adapter": self.config.adapter,
             "backend": self.llm.name,
             "reply_to": shopper.id,
         }
-        request = GenerationRequest(messages=messages, max_tokens=self.config.max_tokens,
-                                    temperature=self.config.temperature, model=self.config.adapter,
-                                    repetition_penalty=self.config.repetition_penalty, prefix=opening)
+        request, record = self.request_for(g, turns, text, opening,
+                                           signals=tone(signals.sentiment if signals else None),
+                                           offer=decision.retention if decision else None)
+        meta.update(prompt=record.as_meta(), adapter=request.model)
         # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
             self._reserve_reply, conversation_id, dict(meta), shopper.id, signals, decision))
@@ -465,6 +476,7 @@ class Dialogue:
         latency["total"] = since_start()
         meta.update(
             latency_ms=latency,
+            adapter=usage.adapter if usage else request.model,  # what answered (a swap may have just happened)
             tokens={"prompt": usage.prompt_tokens if usage else None,
                     "completion": usage.completion_tokens if usage else None},
             finish_reason=usage.finish_reason if usage else None,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.db import make_engine, migrate, session_factory
+from bot.llm.managed import free_port
 from bot.model_store import ModelError, check_generator, encoder_dir, generator_dir
 from bot.store import load_demo_store
 from retrieval.demo_store import DemoStore, generate
@@ -28,12 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 MODEL_DIR = generator_dir(REPO / "var")
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _postgres_answers() -> bool:
@@ -137,17 +132,51 @@ def factory(db_url: str, demo_store: DemoStore) -> Iterator[sessionmaker[Session
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real vLLM server (CPU build here) for the whole session."""
+@contextmanager
+def vllm_server(directory: Path, *, enable_lora: bool = False) -> Iterator[str]:
+    """A real vLLM server (CPU build here) on the prepared model; yields its URL."""
     from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
 
-    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    server = ManagedVLLM(ManagedVLLMConfig(model_dir=MODEL_DIR, port=free_port(), log_path=log,
-                                           startup_timeout_s=480))
-    url = server.start()
-    yield url
-    server.stop()
+    server = ManagedVLLM(ManagedVLLMConfig(model_dir=MODEL_DIR, port=free_port(), log_path=directory / "vllm.log",
+                                           startup_timeout_s=480, enable_lora=enable_lora))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real vLLM server for the whole session, as the managed one runs on the CPU build (no LoRA)."""
+    with vllm_server(tmp_path_factory.mktemp("vllm")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def catalog_export(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore, saved_index: Path,
+                   encoder: Encoder) -> Path:
+    """A small export of catalog-grounded dialogs about the demo store (a quarter held out)."""
+    from collections import Counter
+
+    from finetune.catalog_dialogs import catalog_examples
+    from finetune.data import ExportArgs, write_export
+    from retrieval.search import ProductSearch
+
+    out = tmp_path_factory.mktemp("export")
+    search = ProductSearch(ProductIndex.load(saved_index), encoder)
+    examples = catalog_examples(search, demo_store.products, n=64, store_name="Aisle Demo Store", progress=False)
+    write_export(out, examples, ExportArgs(out_dir=out, holdout=0.25), skipped=Counter(), pii=Counter())
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, catalog_export: Path) -> Path:
+    """A LoRA adapter from a few training steps: enough to be served and to differ from the base model."""
+    from finetune.lora import LoraArgs, main
+
+    return main(LoraArgs(data_dir=catalog_export, out_dir=tmp_path_factory.mktemp("adapters"), base_model=MODEL_DIR,
+                         name="tiny-grounding", max_steps=6, batch_size=4, eval_examples=8, lr=1e-3),
+                say=lambda _: None)
 
 
 def make_settings(home: Path, db_url: str, saved_index: Path, **overrides: object) -> Settings:

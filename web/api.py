@@ -58,6 +58,7 @@ async def healthz(state: StateDep) -> JSONResponse:
         "database": {"ok": db_ok, "backend": state.engine.url.get_backend_name()},
         "index": {"ok": index_ok, "products": len(state.index)},
         "llm": {"ok": llm_ok, "backend": state.llm.name, "model": state.llm.model_name},
+        "adapter": state.adapters.status(),
     }
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 

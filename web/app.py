@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from bot.adapters import AdapterSwitch, live_adapter
 from bot.churn_risk import ChurnRisk
 from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
@@ -73,25 +74,43 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             scorer, churn_model = await asyncio.to_thread(
                 load_signals, settings.classifiers_path, int8=settings.classifier_int8)
             churn, policy = ChurnRisk(churn_model, factory), Policy(settings.policy_config())
-        built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings)
-        batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
-                                MicroBatcher(scorer.score) if scorer is not None else None)
-        dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                            config=dialogue_config(settings), personalizer=personalizer, scorer=scorer,
-                            churn=churn, policy=policy, batchers=batchers,
-                            gate=DispatchGate(settings.dispatch_wait_ms / 1000))
-        app.state.aisle = AppState(
-            settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
-            dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
-            connections=Connections(settings.sockets_per_ip, settings.sessions_per_ip_per_min,
-                                    settings.session_burst_per_ip),
-            agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
-        )
-        log.info("aisle ready: %d products, backend %s", len(index), built.backend.name)
-        try:
+        live = await asyncio.to_thread(live_adapter, factory)
+        built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings, live)
+        watcher: asyncio.Task[None] | None = None
+        batchers: TurnBatchers | None = None
+        try:  # from here on, a failed startup stops what was started (a managed vLLM, the micro-batchers)
+            batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
+                                    MicroBatcher(scorer.score) if scorer is not None else None)
+            dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
+                                config=dialogue_config(settings), personalizer=personalizer, scorer=scorer,
+                                churn=churn, policy=policy, batchers=batchers,
+                                gate=DispatchGate(settings.dispatch_wait_ms / 1000))
+
+            def use_adapter(name: str | None) -> None:
+                dialogue.adapter = name
+
+            switch = AdapterSwitch(factory, built.backend, use_adapter, default=settings.adapter,
+                                   current=built.serving)
+            use_adapter(built.serving)
+            await switch.sync()  # the registry's live adapter is loaded before the first shopper arrives
+            watcher = asyncio.create_task(switch.run(settings.adapter_poll_s), name="adapter-switch")
+            app.state.aisle = AppState(
+                settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
+                dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
+                connections=Connections(settings.sockets_per_ip, settings.sessions_per_ip_per_min,
+                                        settings.session_burst_per_ip),
+                agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
+                adapters=switch,
+            )
+            log.info("aisle ready: %d products, backend %s, adapter %s", len(index), built.backend.name,
+                     switch.current or "none (base model)")
             yield
         finally:
-            await batchers.aclose()
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+            if batchers is not None:
+                await batchers.aclose()
             if llm is None:
                 await built.aclose()
             engine.dispose()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters import AdapterSwitch
 from bot.config import Settings
 from bot.dialogue import Dialogue
 from bot.llm.base import LLMBackend
@@ -27,4 +28,5 @@ class AppState:
     signer: TokenSigner
     connections: Connections
     agent_signer: AgentTokenSigner
+    adapters: AdapterSwitch
     hub: Hub = field(default_factory=Hub)

@@ -63,14 +63,6 @@ class Sample:
     total_ms: float
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _open_session(base: str, shopper: str) -> Any:
     """A shopper session and its chat socket, past ``session.ready`` (not timed: a session opens once)."""
     from websockets.asyncio.client import connect
@@ -232,7 +224,7 @@ def main(args: ChatBenchArgs) -> int:
     from bot.config import Settings, get_settings
     from bot.db import make_engine, migrate, session_factory
     from bot.llm.factory import managed_config
-    from bot.llm.managed import ManagedVLLM
+    from bot.llm.managed import ManagedVLLM, free_port
     from bot.model_store import check_generator
     from bot.store import count_products, load_demo_store
     from retrieval.demo_store import generate
@@ -257,10 +249,10 @@ def main(args: ChatBenchArgs) -> int:
     managed = None
     vllm_url = base_settings.vllm_url
     if not vllm_url:
-        managed = ManagedVLLM(managed_config(base_settings.model_copy(update={"vllm_port": _free_port()})))
+        managed = ManagedVLLM(managed_config(base_settings.model_copy(update={"vllm_port": free_port()})))
         print("[bench] starting vLLM", file=sys.stderr)
         vllm_url = managed.start()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, AISLE_HOME=str(home), AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
                AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
                AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path),

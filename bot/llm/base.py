@@ -43,12 +43,14 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """The last item of every stream: token counts and why generation stopped."""
+    """The last item of every stream: token counts, why generation stopped, and what answered
+    (``adapter`` None: the base model)."""
 
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None
     model: str
+    adapter: str | None = None
 
 
 StreamItem = Delta | Usage
@@ -87,6 +89,17 @@ class LLMBackend(ABC):
     @abstractmethod
     async def health(self) -> bool:
         """Whether the backend can serve a request now."""
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Make the LoRA adapter at ``path`` servable as model ``name`` without a restart.
+
+        Raises:
+            LLMUnavailable: when the backend cannot load adapters or refuses this one.
+        """
+        raise LLMUnavailable(f"the {self.name} backend serves the base model only; LoRA adapters need vLLM")
+
+    async def unload_adapter(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Stop serving adapter ``name`` once no new reply asks for it (a no-op where it costs nothing)."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections, processes or models."""

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.config import Settings
 from bot.llm.base import LLMBackend
-from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
+from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig, free_port
 from bot.llm.resilient import CircuitBreaker, ResilientBackend
 from bot.llm.vllm_http import VLLMBackend, VLLMConfig
 
 
 @dataclass
 class BuiltBackend:
+    """The backend, the managed server it runs on (if any), and the adapter it already serves."""
+
     backend: LLMBackend
     managed: ManagedVLLM | None = None
+    serving: str | None = None
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -22,10 +26,10 @@ class BuiltBackend:
             self.managed.stop()
 
 
-def vllm_config(settings: Settings, base_url: str) -> VLLMConfig:
+def vllm_config(settings: Settings, base_url: str, served_model_name: str | None = None) -> VLLMConfig:
     return VLLMConfig(
         base_url=base_url,
-        served_model_name=settings.served_model_name,
+        served_model_name=served_model_name or settings.served_model_name,
         connect_timeout_s=settings.connect_timeout_s,
         first_token_timeout_s=settings.first_token_timeout_s,
         token_gap_timeout_s=settings.token_gap_timeout_s,
@@ -43,22 +47,44 @@ def managed_config(settings: Settings) -> ManagedVLLMConfig:
         max_model_len=settings.max_model_len,
         startup_timeout_s=settings.vllm_startup_timeout_s,
         nice=settings.vllm_nice,
+        dtype=settings.vllm_dtype,
+        enable_lora=not settings.merged_adapters,
+        eager=settings.vllm_eager,
+        max_lora_rank=settings.max_lora_rank,
     )
 
 
-def build_backend(settings: Settings) -> BuiltBackend:
-    """The backend named by ``settings.llm``; starts vLLM when no URL is configured (blocking)."""
+def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> BuiltBackend:
+    """The backend named by ``settings.llm``; starts vLLM when no URL is configured (blocking).
+
+    ``live`` is the registry's live adapter: a merged-serving managed server starts on it directly
+    (a runtime-LoRA server loads it when the app syncs its adapter).
+    """
     if settings.llm == "local":
         from bot.llm.local import LocalBackend
         from bot.model_store import check_generator
 
         return BuiltBackend(LocalBackend(check_generator(settings.generator_path), settings.served_model_name))
-    def resilient(url: str) -> ResilientBackend:
-        return ResilientBackend(VLLMBackend(vllm_config(settings, url)),
-                                CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
+
+    def resilient(inner: LLMBackend) -> ResilientBackend:
+        return ResilientBackend(inner, CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
                                 first_token_deadline_s=settings.first_token_timeout_s)
 
     if settings.vllm_url:
-        return BuiltBackend(resilient(settings.vllm_url))
+        return BuiltBackend(resilient(VLLMBackend(vllm_config(settings, settings.vllm_url))),
+                            serving=settings.adapter)
+    if settings.merged_adapters:
+        from bot.llm.swap import SwappingVLLM
+        from bot.model_store import merge_adapter
+
+        def merge(source: Path, name: str) -> Path:
+            return merge_adapter(settings.generator_path, source, settings.home / "models" / "merged" / name)
+
+        swapping = SwappingVLLM(managed_config(settings),
+                                connect=lambda url, name: VLLMBackend(vllm_config(settings, url, name)),
+                                merge=merge, port_for=free_port)
+        swapping.start(live)
+        return BuiltBackend(resilient(swapping), serving=swapping.adapter)
     managed = ManagedVLLM(managed_config(settings))
-    return BuiltBackend(resilient(managed.start()), managed)
+    return BuiltBackend(resilient(VLLMBackend(vllm_config(settings, managed.start()))), managed,
+                        serving=settings.adapter)

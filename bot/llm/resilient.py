@@ -131,8 +131,11 @@ class ResilientBackend(LLMBackend):
     async def health(self) -> bool:
         return await self.inner.health()
 
+    async def load_adapter(self, name: str, path: str) -> None:
+        await self.inner.load_adapter(name, path)
+
+    async def unload_adapter(self, name: str) -> None:
+        await self.inner.unload_adapter(name)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-    def __getattr__(self, name: str) -> object:  # load_adapter and other backend extras
-        return getattr(self.inner, name)

@@ -27,6 +27,7 @@ class ScriptedBackend(LLMBackend):
         self.fail = fail
         self.requests: list[GenerationRequest] = []
         self.cancelled = 0
+        self.adapters: dict[str, str] = {}  # name -> path, as vLLM would hold them
 
     @property
     def model_name(self) -> str:
@@ -47,7 +48,18 @@ class ScriptedBackend(LLMBackend):
         finally:
             if not done:
                 self.cancelled += 1
-        yield Usage(sum(len(m["content"].split()) for m in request.messages), len(words), "stop", "scripted")
+        yield Usage(sum(len(m["content"].split()) for m in request.messages), len(words), "stop", "scripted",
+                    adapter=request.model)
 
     async def health(self) -> bool:
         return not self.fail
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        if self.fail:
+            raise LLMUnavailable("scripted backend is set to fail")
+        self.adapters[name] = path
+
+    async def unload_adapter(self, name: str) -> None:
+        if self.fail:
+            raise LLMUnavailable("scripted backend is set to fail")
+        self.adapters.pop(name, None)

@@ -125,7 +125,7 @@ class VLLMBackend(LLMBackend):
             raise LLMUnavailable(f"vLLM unreachable at {self.config.base_url}: {exc!r}") from exc
         if usage is None:
             raise LLMUnavailable("vLLM closed the stream before it finished")
-        yield Usage(usage.prompt_tokens, usage.completion_tokens, finish, model)
+        yield Usage(usage.prompt_tokens, usage.completion_tokens, finish, model, adapter=request.model)
 
     async def health(self) -> bool:
         try:
@@ -135,9 +135,16 @@ class VLLMBackend(LLMBackend):
         return resp.status_code == 200
 
     async def load_adapter(self, name: str, path: str) -> None:
-        """Hot-load a LoRA adapter (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING on the server)."""
-        resp = await self._client.post("/v1/load_lora_adapter", json={"lora_name": name, "lora_path": path})
-        resp.raise_for_status()
+        """Hot-load a LoRA adapter (the server needs ``--enable-lora`` and VLLM_ALLOW_RUNTIME_LORA_UPDATING);
+        one that is already loaded is left as it is."""
+        try:
+            resp = await self._client.post("/v1/load_lora_adapter", json={"lora_name": name, "lora_path": path},
+                                           timeout=60)
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"vLLM unreachable at {self.config.base_url}: {exc!r}") from exc
+        if resp.status_code == 200 or "already been loaded" in resp.text:
+            return
+        raise LLMUnavailable(f"vLLM refused adapter {name!r} from {path}: {resp.status_code} {resp.text[:300]}")
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -43,3 +43,28 @@ async def test_a_corrupt_classifier_stops_startup_unless_signals_are_off(
     off = create_app(settings.model_copy(update={"signals": False}), llm=ScriptedBackend(lambda _request: "ok"))
     async with off.router.lifespan_context(off):
         assert off.state.aisle.dialogue.scorer is None and off.state.aisle.dialogue.policy is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_startup_that_fails_after_the_model_server_started_stops_it(
+    tmp_path: Path, db_url: str, factory, saved_index: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    from bot.adapters import AdapterSwitch
+    from bot.llm.factory import BuiltBackend
+
+    class Stopped(ScriptedBackend):
+        closed = False
+
+        async def aclose(self) -> None:
+            Stopped.closed = True
+
+    async def registry_down(self: AdapterSwitch) -> None:
+        raise OSError("the registry's database went away")
+
+    monkeypatch.setattr("web.app.build_backend", lambda settings, live: BuiltBackend(Stopped(lambda _r: "ok")))
+    monkeypatch.setattr(AdapterSwitch, "sync", registry_down)
+    app = create_app(make_settings(tmp_path / "home", db_url, saved_index, signals=False))
+    with pytest.raises(OSError, match="went away"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert Stopped.closed, "the model server started for the app was left running"

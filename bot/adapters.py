@@ -1,0 +1,160 @@
+"""LoRA adapters: the registry (``adapters`` table) and the switch that serves the live one.
+
+An adapter is registered as a *candidate* when training writes it, gets evaluation
+figures in ``metrics``, and is *promoted* to *live* (the previous live one is
+*retired*). Every app process polls the registry and hot-loads a newly live adapter
+into vLLM, then starts new replies on it; replies already streaming finish on the
+model they started with. With no live adapter, replies use ``AISLE_ADAPTER`` if set,
+else the base model. The path must be readable by the vLLM server (the same machine
+for the managed server, a shared volume for an external one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.llm.base import LLMBackend, LLMUnavailable
+from bot.models import Adapter, AdapterStatus
+
+log = logging.getLogger("aisle.adapters")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+class AdapterError(ValueError):
+    """An adapter that is unknown, or whose files are missing; the message says which."""
+
+
+def check_files(path: Path) -> None:
+    missing = [f for f in ADAPTER_FILES if not (path / f).is_file()]
+    if missing:
+        raise AdapterError(f"{path} is not a LoRA adapter directory: {', '.join(missing)} missing")
+
+
+def register(session: Session, *, name: str, base_model: str, path: Path, manifest: dict[str, Any],
+             metrics: dict[str, Any]) -> Adapter:
+    """Add a trained adapter as a candidate."""
+    check_files(path)
+    if find(session, name) is not None:
+        raise AdapterError(f"an adapter named {name!r} is already registered")
+    row = Adapter(name=name, base_model=base_model, path=str(path.resolve()), dataset_manifest=manifest,
+                  metrics=metrics, status=AdapterStatus.CANDIDATE)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find(session: Session, name: str) -> Adapter | None:
+    return session.scalar(select(Adapter).where(Adapter.name == name))
+
+
+def get(session: Session, name: str) -> Adapter:
+    row = session.scalar(select(Adapter).where(Adapter.name == name))
+    if row is None:
+        known = ", ".join(session.scalars(select(Adapter.name).order_by(Adapter.id))) or "none"
+        raise AdapterError(f"no adapter named {name!r} (registered: {known})")
+    return row
+
+
+def live(session: Session) -> Adapter | None:
+    return session.scalar(select(Adapter).where(Adapter.status == AdapterStatus.LIVE).order_by(Adapter.id.desc()))
+
+
+def promote(session: Session, *, name: str) -> Adapter:
+    """Make ``name`` the live adapter; the one live before is retired."""
+    row = get(session, name)
+    check_files(Path(row.path))
+    for other in session.scalars(select(Adapter).where(Adapter.status == AdapterStatus.LIVE)):
+        if other.id != row.id:
+            other.status = AdapterStatus.RETIRED
+    row.status = AdapterStatus.LIVE
+    return row
+
+
+def retire(session: Session, *, name: str) -> Adapter:
+    """Stop serving ``name``; with no live adapter left, replies go back to the default model."""
+    row = get(session, name)
+    row.status = AdapterStatus.RETIRED
+    return row
+
+
+def live_adapter(factory: sessionmaker[Session]) -> tuple[str, Path] | None:
+    """The live adapter's name and directory, if any."""
+    with factory() as session:
+        row = live(session)
+        return (row.name, Path(row.path)) if row is not None else None
+
+
+def record_metrics(session: Session, *, name: str, metrics: dict[str, Any]) -> None:
+    row = get(session, name)
+    row.metrics = {**(row.metrics or {}), **metrics}
+
+
+@dataclass
+class AdapterSwitch:
+    """Keeps a process's replies on the registry's live adapter.
+
+    ``target`` is where new replies go: it gets the adapter name (None = base model).
+    """
+
+    factory: sessionmaker[Session]
+    llm: LLMBackend
+    target: Callable[[str | None], None]
+    default: str | None = None
+    current: str | None = None
+    error: str | None = None
+
+    def _wanted(self) -> tuple[str | None, str | None]:
+        with self.factory() as session:
+            row = live(session)
+            return (row.name, row.path) if row is not None else (self.default, None)
+
+    async def sync(self) -> str | None:
+        """Load and switch to the live adapter if it changed; returns the adapter in use.
+
+        A new adapter is loaded before replies move to it; when replies leave one, they move first
+        and the backend may then let it go (a merged server swaps back to the base weights). The
+        switch counts as done only once both have happened, so a failed step is tried again on the
+        next poll. The live adapter is loaded again on every poll: a vLLM server that restarted
+        has forgotten it, and loading one that is already there changes nothing.
+        """
+        name, path = await asyncio.to_thread(self._wanted)
+        previous = self.current
+        try:
+            if path is not None:
+                if name != previous:
+                    await asyncio.to_thread(check_files, Path(path))
+                await self.llm.load_adapter(name or "", path)
+            if name != previous:
+                self.target(name)
+                if previous is not None:
+                    await self.llm.unload_adapter(previous)
+                self.current = name
+        except (AdapterError, LLMUnavailable) as exc:
+            if str(exc) != self.error:
+                log.error("adapter %s not served, replies stay on %s: %s", name, previous or "the base model", exc)
+            self.error = str(exc)
+            return self.current
+        if name != previous:
+            log.info("replies now use %s (was %s)", name or "the base model", previous or "the base model")
+        self.error = None
+        return name
+
+    async def run(self, every_s: float) -> None:
+        """Sync forever, every ``every_s`` seconds (cancel to stop)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.sync()
+            except Exception:  # the registry's database may be briefly away; the next poll retries
+                log.exception("adapter sync failed")
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.current, "error": self.error}

@@ -1,0 +1,120 @@
+"""The adapter registry and the switch that follows it (a scripted backend stands in for vLLM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import adapters
+from bot.adapters import AdapterError, AdapterSwitch
+from bot.llm.scripted import ScriptedBackend
+from bot.models import AdapterStatus
+
+
+def adapter_dir(root: Path, name: str) -> Path:
+    path = root / name
+    path.mkdir()
+    (path / "adapter_config.json").write_text("{}")
+    (path / "adapter_model.safetensors").write_bytes(b"")
+    return path
+
+
+def add(factory: sessionmaker[Session], root: Path, name: str) -> Path:
+    path = adapter_dir(root, name)
+    with factory() as s, s.begin():
+        adapters.register(s, name=name, base_model="base", path=path, manifest={"examples": 1}, metrics={})
+    return path
+
+
+def status(factory: sessionmaker[Session], name: str) -> AdapterStatus:
+    with factory() as s:
+        return adapters.get(s, name).status
+
+
+def promoted_a(factory: sessionmaker[Session], tmp_path: Path
+               ) -> tuple[ScriptedBackend, list[str | None], AdapterSwitch, Path]:
+    """A switch on a scripted backend (the adapters it is sent to are recorded) and a promoted adapter "a"."""
+    llm = ScriptedBackend(lambda r: "ok")
+    used: list[str | None] = []
+    path = add(factory, tmp_path, "a")
+    with factory() as s, s.begin():
+        adapters.promote(s, name="a")
+    return llm, used, AdapterSwitch(factory, llm, used.append), path
+
+
+def test_promoting_retires_the_live_one(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    add(factory, tmp_path, "a")
+    add(factory, tmp_path, "b")
+    assert status(factory, "a") == AdapterStatus.CANDIDATE
+    with factory() as s, s.begin():
+        adapters.promote(s, name="a")
+    with factory() as s, s.begin():
+        adapters.promote(s, name="b")
+    assert (status(factory, "a"), status(factory, "b")) == (AdapterStatus.RETIRED, AdapterStatus.LIVE)
+    with factory() as s:
+        live = adapters.live(s)
+        assert live is not None and live.name == "b"
+
+
+def test_unknown_names_duplicates_and_missing_files_are_refused(factory: sessionmaker[Session],
+                                                                 tmp_path: Path) -> None:
+    path = add(factory, tmp_path, "a")
+    with pytest.raises(AdapterError, match=r"no adapter named 'zz' \(registered: a\)"), factory() as s:
+        adapters.get(s, "zz")
+    with pytest.raises(AdapterError, match="already registered"), factory() as s:
+        adapters.register(s, name="a", base_model="base", path=path, manifest={}, metrics={})
+    (path / "adapter_model.safetensors").unlink()
+    with pytest.raises(AdapterError, match="adapter_model.safetensors missing"), factory() as s, s.begin():
+        adapters.promote(s, name="a")
+    assert status(factory, "a") == AdapterStatus.CANDIDATE
+
+
+async def test_the_switch_loads_the_live_adapter_then_moves_new_replies(factory: sessionmaker[Session],
+                                                                        tmp_path: Path) -> None:
+    llm = ScriptedBackend(lambda r: "ok")
+    used: list[str | None] = []
+    switch = AdapterSwitch(factory, llm, used.append, default="fallback-adapter", current="fallback-adapter")
+    assert await switch.sync() == "fallback-adapter" and used == []  # nothing live: the configured default stays
+    path = add(factory, tmp_path, "a")
+    with factory() as s, s.begin():
+        adapters.promote(s, name="a")
+    assert await switch.sync() == "a"
+    assert llm.adapters == {"a": str(path.resolve())} and used == ["a"]
+    with factory() as s, s.begin():
+        adapters.retire(s, name="a")
+    assert await switch.sync() == "fallback-adapter" and used == ["a", "fallback-adapter"]
+
+
+async def test_an_adapter_the_server_refuses_leaves_replies_where_they_were(factory: sessionmaker[Session],
+                                                                          tmp_path: Path) -> None:
+    llm, used, switch, path = promoted_a(factory, tmp_path)
+    llm.fail = True
+    assert await switch.sync() is None and used == [] and "set to fail" in (switch.error or "")
+    assert switch.status() == {"name": None, "error": switch.error}
+    llm.fail = False
+    (path / "adapter_config.json").unlink()  # deleted from disk after promotion
+    assert await switch.sync() is None and "adapter_config.json missing" in (switch.error or "")
+    (path / "adapter_config.json").write_text("{}")
+    assert await switch.sync() == "a" and switch.error is None
+
+
+async def test_a_retire_the_server_fails_is_tried_again(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    llm, used, switch, _ = promoted_a(factory, tmp_path)
+    assert await switch.sync() == "a"
+    with factory() as s, s.begin():
+        adapters.retire(s, name="a")
+    llm.fail = True  # a merged server cannot swap back to the base weights yet
+    assert await switch.sync() == "a" and "set to fail" in (switch.error or "") and "a" in llm.adapters
+    llm.fail = False
+    assert await switch.sync() is None and llm.adapters == {} and switch.error is None
+    assert used == ["a", None, None]
+
+
+async def test_an_adapter_a_restarted_server_forgot_is_loaded_again(factory: sessionmaker[Session],
+                                                                    tmp_path: Path) -> None:
+    llm, used, switch, path = promoted_a(factory, tmp_path)
+    assert await switch.sync() == "a"
+    llm.adapters.clear()  # vLLM restarted: runtime-loaded adapters are gone
+    assert await switch.sync() == "a" and llm.adapters == {"a": str(path.resolve())} and used == ["a"]

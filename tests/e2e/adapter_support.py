@@ -1,0 +1,38 @@
+"""Helpers shared by the adapter end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import adapters
+
+QUESTION = "a warm winter jacket under $200"
+
+
+def register(factory: sessionmaker[Session], path: Path, name: str, promote: bool = True) -> None:
+    with factory() as s, s.begin():
+        adapters.register(s, name=name, base_model="SmolLM2-135M-Instruct", path=path, manifest={}, metrics={})
+        if promote:
+            adapters.promote(s, name=name)
+
+
+async def until_adapter(base: str, want: str | None, error: bool = False, limit_s: float = 20) -> dict[str, Any]:
+    started = time.monotonic()
+    while True:
+        status = httpx.get(f"{base}/healthz", timeout=10).json()["adapter"]
+        if status["name"] == want and (status["error"] is not None) == error:
+            return status  # type: ignore[no-any-return]
+        assert time.monotonic() - started < limit_s, status
+        await asyncio.sleep(0.2)
+
+
+def served_by(frames: list[dict[str, Any]]) -> str | None:
+    done = frames[-1]
+    assert done["type"] == "message.completed" and done["meta"]["status"] == "completed", done
+    return done["meta"]["adapter"]  # type: ignore[no-any-return]

@@ -1,0 +1,114 @@
+"""LoRA adapters on a runtime-LoRA vLLM: hot-loaded when promoted, used for new replies, evaluated side by side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import adapters
+from bot.config import Settings
+from bot.models import Conversation
+from finetune.evaluate import EvalArgs
+from finetune.examples import read_examples
+from finetune.jobs import evaluate
+from tests.conftest import make_settings, serve, vllm_server
+from tests.e2e.adapter_support import QUESTION, register, served_by, until_adapter
+from tests.web.wsclient import ask, open_chat
+from web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def lora_vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A runtime-LoRA vLLM (as on GPUs, or an external server): adapters are hot-loaded into it."""
+    with vllm_server(tmp_path_factory.mktemp("lora-vllm"), enable_lora=True) as url:
+        yield url
+
+
+def settings_for(tmp_path: Path, db_url: str, saved_index: Path, lora_vllm_url: str) -> Settings:
+    return make_settings(tmp_path, db_url, saved_index, vllm_url=lora_vllm_url, adapter_poll_s=0.3, signals=False,
+                         max_tokens=48, messages_per_s=100.0)
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_promoted_adapter_is_hot_loaded_and_new_replies_use_it(
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str,
+        tiny_adapter: Path) -> None:
+    with serve(create_app(settings_for(tmp_path, db_url, saved_index, lora_vllm_url))) as base:
+        ws, ready = await open_chat(base, "lora-shopper")
+        assert served_by(await ask(ws, QUESTION, "a1")) is None
+        register(factory, tiny_adapter, "tiny-grounding")
+        await until_adapter(base, "tiny-grounding")
+        models = {m["id"] for m in httpx.get(f"{lora_vllm_url}/v1/models", timeout=10).json()["data"]}
+        assert "tiny-grounding" in models
+        assert served_by(await ask(ws, QUESTION, "a2")) == "tiny-grounding"
+        with factory() as s:
+            assert s.get_one(Conversation, ready["conversation_id"]).adapter == "tiny-grounding"
+        with factory() as s, s.begin():
+            adapters.retire(s, name="tiny-grounding")
+        await until_adapter(base, None)
+        assert served_by(await ask(ws, QUESTION, "a3")) is None
+        await ws.close()
+
+
+@pytest.mark.vllm
+async def test_the_adapter_changes_what_vllm_answers(lora_vllm_url: str, tiny_adapter: Path,
+                                                     catalog_export: Path) -> None:
+    ex = next(iter(read_examples(catalog_export / "eval.jsonl")))
+    async with httpx.AsyncClient(base_url=lora_vllm_url, timeout=120) as client:
+        await client.post("/v1/load_lora_adapter", json={"lora_name": "tiny-grounding", "lora_path": str(tiny_adapter)})
+        replies = []
+        for model in ("aisle-base", "tiny-grounding"):
+            resp = await client.post("/v1/chat/completions", json={
+                "model": model, "messages": ex.messages, "max_tokens": 32, "temperature": 0})
+            resp.raise_for_status()
+            replies.append(resp.json()["choices"][0]["message"]["content"])
+    assert replies[0] != replies[1], replies
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_adapter_vllm_refuses_leaves_replies_on_the_base_model(
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str) -> None:
+    broken = tmp_path / "broken-adapter"
+    broken.mkdir()
+    (broken / "adapter_config.json").write_text('{"r": "sixteen"}')
+    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with serve(create_app(settings_for(tmp_path, db_url, saved_index, lora_vllm_url))) as base:
+        register(factory, broken, "broken")
+        status = await until_adapter(base, None, error=True)
+        assert "broken" in status["error"]
+        ws, _ = await open_chat(base, "still-served")
+        assert served_by(await ask(ws, QUESTION, "b1")) is None
+        await ws.close()
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_evaluation_compares_base_and_adapter_on_vllm_and_records_it(
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str,
+        tiny_adapter: Path, catalog_export: Path) -> None:
+    register(factory, tiny_adapter, "tiny-eval", promote=False)
+    examples = list(read_examples(catalog_export / "eval.jsonl"))[:6]
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=lora_vllm_url)
+    reports = await evaluate(settings, factory, name="tiny-eval", datasets={"demo": examples}, url=lora_vllm_url,
+                             eval_args=EvalArgs(adapter="tiny-eval", max_tokens=48), promote=False,
+                             say=lambda _: None)
+    report = reports["demo"]
+    for who in ("base", "adapter"):
+        assert report[who]["examples"] == 6
+        assert 0 <= report[who]["grounded_rate"] <= 1 and 0 <= report[who]["hallucination_rate"] <= 1
+    assert len(report["replies"]) == 6 and all(r["base"] and r["adapter"] for r in report["replies"])
+    saved = json.loads((tiny_adapter / "eval.json").read_text())
+    assert saved["demo"]["base"] == report["base"]
+    assert (tiny_adapter / "eval.png").stat().st_size > 5_000
+    with factory() as s:
+        row = adapters.get(s, "tiny-eval")
+        assert row.metrics["eval"]["demo"]["adapter"] == report["adapter"]
+        assert row.status == "candidate"
+
