@@ -244,7 +244,7 @@ class ProductIndex:
         if k <= 0 or not self.slot_of:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        if filters is None or filters.empty:
+        if filters is None or filters.unconstrained:
             if self.use_gpu:
                 if self._gpu is None:
                     self._gpu = faiss.index_cpu_to_all_gpus(self.index)

@@ -16,7 +16,7 @@ an unread phrase gives no filter, never the opposite one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 AROUND_MARGIN = 0.2
@@ -125,6 +125,11 @@ class Filters:
     @property
     def empty(self) -> bool:
         return self == Filters()
+
+    @property
+    def unconstrained(self) -> bool:
+        """No hard constraint (an ordering wish alone leaves every product eligible)."""
+        return replace(self, cheapest=False) == Filters()
 
     def describe(self) -> str:
         """A short phrase for the prompt, e.g. 'price at most 100, in stock'."""

@@ -250,7 +250,7 @@ class Recommender:
                                 if query is not None and h.product.sku in self.tables.position else 0.0)
         if not pool or query is None:
             top = np.argsort(-self.tables.popularity)[: n * 4]
-            mask_ok = self.index.mask(filters) if filters is not None and not filters.empty else None
+            mask_ok = self.index.mask(filters) if filters is not None and not filters.unconstrained else None
             for i in top:
                 sku = self.tables.skus[i]
                 slot = self.index.slot_of.get(sku)

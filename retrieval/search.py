@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,15 @@ from retrieval.lexical import LexicalIndex
 from retrieval.query import Filters, parse_filters
 
 SKU_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,63}")
+
+
+CHEAPEST_POOL = 3
+"""For "the cheapest ...": the cheapest ``k`` among the ``3 k`` most relevant products."""
+
+
+def by_price(hits: list[Hit], k: int) -> list[Hit]:
+    """The ``k`` cheapest hits, cheapest first (relevance breaks ties)."""
+    return sorted(hits, key=lambda h: h.product.price)[:k]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +81,26 @@ class ProductSearch:
         """
         if filters is None:
             filters = parse_filters(text)
+            cheapest = filters.cheapest  # "the cheapest one?" keeps the budget said earlier
             for earlier in reversed(context):
-                if not filters.empty:
+                if not filters.unconstrained:
                     break
                 filters = parse_filters(earlier)
+            if cheapest and not filters.cheapest:
+                filters = replace(filters, cheapest=True)
         if query is None:
             query = self.query_vector(text, context)
-        dense = self.index.search(query, max(k, self.pool) if self.lexical else k, filters)
+        want = k * CHEAPEST_POOL if filters.cheapest else k
+        dense = self.index.search(query, max(want, self.pool) if self.lexical else want, filters)
         if self.lexical is None:
-            return SearchResult(dense, filters, query)
+            return SearchResult(by_price(dense, k) if filters.cheapest else dense, filters, query)
         if self.lexical.size != len(self.index.docs):
             self.lexical.rebuild(self.index.docs)
-        mask = None if filters.empty else self.index.mask(filters)
+        mask = None if filters.unconstrained else self.index.mask(filters)
         lexical = self.lexical.search(text, self.pool, mask)
         pinned = [s for s in self.named_skus(text) if mask is None or mask[self.index.slot_of[s]]]
-        return SearchResult(self.fuse(dense, lexical, query, k, pinned), filters, query)
+        hits = self.fuse(dense, lexical, query, want, pinned)
+        return SearchResult(by_price(hits, k) if filters.cheapest else hits, filters, query)
 
     def named_skus(self, text: str) -> list[str]:
         """Catalog SKUs written verbatim in the text, in order of mention."""

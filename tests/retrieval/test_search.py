@@ -39,3 +39,22 @@ def test_filters_hold_for_lexical_hits_too(searches) -> None:  # type: ignore[no
     hits = hybrid.search(f"{pricey.sku} or {cheap.sku}", k=5, filters=Filters(max_price=50)).hits
     assert cheap.sku in {h.product.sku for h in hits}
     assert all(h.product.price <= 50 for h in hits)
+
+
+def test_cheapest_orders_the_relevant_products_by_price(searches) -> None:  # type: ignore[no-untyped-def]
+    hybrid, dense = searches
+    for search in (hybrid, dense):
+        plain = search.search("a warm winter jacket", k=5).hits
+        cheap = search.search("the cheapest warm winter jacket", k=5)
+        prices = [h.product.price for h in cheap.hits]
+        assert cheap.filters.cheapest and prices == sorted(prices)
+        assert prices[0] <= min(h.product.price for h in plain)
+        assert {h.product.category for h in cheap.hits} & {h.product.category for h in plain}
+
+
+def test_a_cheapest_follow_up_keeps_the_budget_said_before(searches) -> None:  # type: ignore[no-untyped-def]
+    hybrid, _ = searches
+    found = hybrid.search("which is the cheapest?", context=["a winter jacket under $120"], k=5)
+    assert found.filters.max_price == 120 and found.filters.cheapest
+    assert all(h.product.price <= 120 for h in found.hits)
+    assert [h.product.price for h in found.hits] == sorted(h.product.price for h in found.hits)
