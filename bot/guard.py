@@ -1,18 +1,28 @@
 """Output checks on the model's text, applied to the stream before any of it reaches the shopper.
 
-- Markup: HTML tags, markdown images and ``javascript:``/``data:`` URLs are removed.
-- SKUs: a SKU-shaped token that is not one of the turn's retrieved products is removed.
-- Prices: a price next to a retrieved product's title or SKU is corrected to the catalog
-  price; any other price must appear in the turn's facts, the shopper's message or the
-  retrieved prices, or it is removed.
-- Stock: "in stock", "sold out" or "only 2 left" after a retrieved product's name in the
-  same sentence is corrected to what the catalog says about that product.
+Fixed in place:
 
-The guard holds back only the unfinished tail of the stream (a partial word, an
-open tag), so text flows with a delay of one word at most: a trailing word that
-no check needs to see whole (plain letters with a lower-case one, not the start
-of a stock phrase or a script URL) goes out at once, so the first word of a
-reply is not held for the next chunk. Every change is recorded in
+- markup: HTML tags, markdown images and ``javascript:``/``data:`` URLs are removed;
+- SKUs: a SKU-shaped token that is not one of the turn's retrieved products is removed;
+- prices: a price after a retrieved product's title or SKU (same sentence) is corrected to
+  the catalog price, in the catalog's currency;
+- stock: "in stock", "sold out" or "only 2 left" after a retrieved product's name is
+  corrected to what the catalog says about that product.
+
+Dropped with their clause, so that no sentence is left with a hole in it:
+
+- a price no product can vouch for (not a listed product's, not quoted in the facts or by
+  the shopper);
+- links to any host but the store's own (``link_hosts``);
+- emails and phone numbers that the facts do not give;
+- discount codes other than the configured offer's;
+- policy claims (delivery times, returns, discounts, support hours) whose figures the
+  configured policy text (``policy_text``) does not state.
+
+The guard releases text clause by clause (a clause ends at ``,`` ``;`` ``.`` ``!`` ``?``, a
+spaced dash or a line break), so it can drop a clause whole: a reply streams with a delay of one clause.
+A dropped clause's separator is mended (a held comma becomes the full stop of the dropped
+clause; a sentence that lost its head starts with a capital). Every change is recorded in
 :attr:`StreamGuard.corrections`, which goes into the reply's metadata for training.
 """
 
@@ -34,38 +44,99 @@ MARKUP = re.compile(
     r"|\b(?:javascript|vbscript|data)\s*:[^\s)]*",      # script-bearing URLs
     re.IGNORECASE)
 OPENER = re.compile(r"<(?=[A-Za-z/!?]|$)|!\[")  # what may start markup that has not closed yet
-CURRENCY_TAIL = re.compile(r"(?:USD|EUR|GBP|[$€£])\s?$")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 OUT_OF_STOCK = ("out of stock", "out-of-stock", "sold out", "not in stock", "unavailable", "not available")
 IN_STOCK = ("in stock", "in-stock", "available now", "ready to ship")
 STOCK = re.compile(rf"\b(?:(?P<out>{'|'.join(OUT_OF_STOCK)})|(?P<in>{'|'.join(IN_STOCK)})|(?P<few>only (\d+) left))\b",
                    re.IGNORECASE)
-STOCK_PHRASES = [tuple(p.split()) for p in (*OUT_OF_STOCK, *IN_STOCK, "only # left")]  # "#": a number
-PLAIN_WORD = re.compile(r"[A-Za-z]*[a-z][A-Za-z]*")  # letters, at least one lower-case: never part of a SKU
-WATCHED = ("javascript", "vbscript", "data", *sorted({w for p in STOCK_PHRASES for w in p if w != "#"}))
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+LINK = re.compile(
+    r"(?:https?://|www\.)[^\s<>()\"']+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|uk|de|fr|es|it|nl|eu|shop|store|info|biz|us|ca|au|app|dev|ly|me)"
+    r"\b(?:/[^\s<>()\"']*)?", re.IGNORECASE)
+PHONE = re.compile(r"(?<![\w$€£.])\+?\(?\d[\d\s().-]{5,18}\d(?![\w%])")
+CODE_CONTEXT = re.compile(r"\b(?:code|coupon|promo|voucher|discount|checkout|enter|apply)s?\b", re.IGNORECASE)
+CODE_TOKEN = re.compile(r"\b[A-Z0-9]{2,}(?:-[A-Z0-9]+)*\b")
+CODE_ALONE = re.compile(r"\b[A-Z]{3,}\d{1,4}\b")  # SAVE20, WELCOME10: a code even without the word "code"
+NOT_CODES = {"USD", "EUR", "GBP", "FAQ", "SKU", "SKUS", "OK", "USA", "UK", "EU", "ASAP", "PDF", "LED", "USB", "TV"}
+POLICY_TOPIC = re.compile(
+    r"\b(?:deliver\w*|ship\w*|dispatch\w*|return\w*|refund\w*|exchang\w*|discount\w*|off|sale|support|"
+    r"guarantee\w*|warrant\w*|money[- ]back|price[- ]match\w*|orders?|customers?|members?)\b", re.IGNORECASE)
+POLICY_FIGURE = re.compile(
+    r"\d+(?:\.\d+)?\s?(?:%|percent\b)"
+    r"|\b\d+(?:\s?(?:-|to)\s?\d+)?\s?(?:business\s|working\s)?(?:hours?|days?|weeks?|months?|years?)\b"
+    r"|\b24/7\b|\bfree\b|\bovernight\b|\bsame[- ]day\b|\bnext[- ]day\b|\blifetime\b|\balways\b|\beverything\b"
+    r"|\b(?:all|every|any)\s+(?:orders?|products?|items?|purchases?)\b", re.IGNORECASE)
+BRACKETED_SKU = re.compile(r"\s?[(\[]\s*(?:SKU:?\s*)?(\b[A-Z]{2,5}-\d{3,6}\b)\s*[)\]]")
+CLAUSE_SEP = re.compile(r"(?:[.!?]+[\"')\]]*|[,;]|\s[-–—]|\n)$")
+CLAUSE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|[,;](?=\s)|\s[-–—](?=\s)|\n")
+LIST_NUMBER = re.compile(r"(?:^|\s)\d{1,2}$")  # "2." in "2. The Strider ..." ends no clause
+LEADING_JOINER = re.compile(r"^(\s*)(?:and|but|so|or|plus|also|while|which|then)\b[\s,]*", re.IGNORECASE)
+HOLES = re.compile(
+    r"\(\s*[,;:]?\s*\)|\[\s*\]"                                         # an emptied bracket
+    r"|\b(?:for|at|is|are|costs?|of|from|only|just|priced|under|to|code|email|call)\s+[.,;:!?)]"  # a slot left
+    r"|\s[.,;:!?](?!\w)|[,;:]\s*[.!?]|(?<=\S) {2,}(?=\S)|^\s*[,;:.]", re.IGNORECASE | re.MULTILINE)
+MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
+
+
+def holes(text: str) -> list[str]:
+    """Places where text reads as if something was cut out of it ("for .", "()", "code is: .")."""
+    return [m.group(0) for m in HOLES.finditer(text)]
+
+
+def _figure_key(figure: str) -> tuple[tuple[str, ...], str]:
+    """("3", "5"), "day" for "3-5 working days"; (), "free" for "free"."""
+    low = figure.lower().replace("-", " ")
+    numbers = tuple(NUMBER.findall(low)) if "24/7" not in low else ()
+    unit = "%" if "%" in low or "percent" in low else re.sub(r"s$", "", low.split()[-1]) if numbers else low
+    return numbers, unit
+
+
+def _money(value: float, currency: str) -> str:
+    """A catalog price as the prompt's facts and the training dialogs write it: "$12.50", "GBP 0.42"."""
+    return f"${value:.2f}" if currency == "USD" else f"{currency} {value:.2f}"
 
 
 @dataclass
 class StreamGuard:
-    """Checks one reply's stream against the turn's products and facts."""
+    """Checks one reply's stream against the turn's products, facts and configured policy."""
 
     products: Sequence[ProductDoc]
-    allowed_text: str = ""  # facts and the shopper's message: prices quoted there are legitimate
+    allowed_text: str = ""  # facts and the shopper's message: prices and numbers quoted there are legitimate
+    policy_text: str = ""  # the store's configured policies and offer: the only policy claims allowed
+    link_hosts: Sequence[str] = ()  # the store's own hosts: links to them pass
     corrections: list[dict[str, str]] = field(default_factory=list)
     _pending: str = ""
     _emitted: str = ""
+    _held_sep: str = ""  # the last kept clause's separator, out only once the next clause is kept
+    _open: bool = False  # whether the current sentence has kept text
+    _headless: bool = False  # whether the current sentence lost its first clause
 
     def __post_init__(self) -> None:
         self._skus = {p.sku for p in self.products}
         self._priced = {(round(p.price, 2), p.currency) for p in self.products}
-        self._quoted = {round(float(n), 2) for n in NUMBER.findall(self.allowed_text.replace(",", ""))}
+        vouched = f"{self.allowed_text} {self.policy_text}".replace(",", "")
+        self._quoted = {round(float(n), 2) for n in NUMBER.findall(vouched)}
+        self._digits = {re.sub(r"\D", "", m) for m in PHONE.findall(self.allowed_text + " " + self.policy_text)}
+        self._policy = self.policy_text.lower()
+        self._vocabulary = " ".join([self.allowed_text, *(p.title for p in self.products)])
+        self._policy_figures = {_figure_key(m.group(0)) for m in POLICY_FIGURE.finditer(self._policy)}
+        self._drop: dict[str, str] | None = None
 
     def feed(self, delta: str) -> str:
         """Take a delta from the model; return the text that is safe to show now."""
         self._pending += delta
-        cut = self._safe_cut(self._pending)
-        ready, self._pending = self._pending[:cut], self._pending[cut:]
-        return self._release(ready)
+        out = []
+        while (cut := self._clause_end(self._pending)) is not None:
+            clause, self._pending = self._pending[:cut], self._pending[cut:]
+            out.append(self._clause(clause))
+        if len(self._pending) > MAX_HELD and not self._unclosed(self._pending):
+            space = self._pending.rfind(" ", 0, len(self._pending) - 40)
+            if space > 0:
+                part, self._pending = self._pending[:space], self._pending[space:]
+                out.append(self._clause(part, final=False))
+        return "".join(out)
 
     def finish(self) -> str:
         """The rest of the text once the stream has ended; an opener that never closed is dropped."""
@@ -73,7 +144,12 @@ class StreamGuard:
         for m in reversed(list(self._unclosed(rest))):
             self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
             rest = rest[:m.start()] + rest[m.end():]
-        return self._release(rest)
+        out = self._clause(rest) if rest.strip() else ""
+        tail, self._held_sep = self._held_sep, ""
+        if tail.strip():
+            self._emitted += tail
+            return out + tail
+        return out
 
     @property
     def text(self) -> str:
@@ -84,56 +160,120 @@ class StreamGuard:
         spans = [m.span() for m in MARKUP.finditer(text)]
         return [m for m in OPENER.finditer(text) if not any(s <= m.start() < e for s, e in spans)]
 
-    def _safe_cut(self, text: str) -> int:
-        """Where the releasable prefix ends: before unclosed markup and before the last word."""
-        space = max(text.rfind(" "), text.rfind("\n"))
-        cut = space + 1 if space >= 0 else 0
-        if self._plain(text[cut:]):
-            cut = len(text)
+    def _clause_end(self, text: str) -> int | None:
+        """Where the first complete clause of ``text`` ends (after its separator), or None."""
         opened = [m.start() for m in self._unclosed(text) if len(text) - m.start() < 600]
-        if opened:
-            cut = min(cut, opened[0])
-        for m in MARKUP.finditer(text):  # never split a complete tag
-            if m.start() < cut < m.end():
-                cut = m.start()
-        if (tail := CURRENCY_TAIL.search(text[:cut].rstrip())) is not None:  # "$ 12" may follow
-            cut = tail.start()
-        return min(cut, self._phrase_tail(text[:cut]))
+        limit = opened[0] if opened else len(text)
+        tags = [m.span() for m in MARKUP.finditer(text)]
+        for m in CLAUSE_END.finditer(text, 0, limit):
+            if any(s <= m.start() < e for s, e in tags):
+                continue
+            if m.group(0).startswith(".") and LIST_NUMBER.search(text, 0, m.start()):
+                continue
+            return m.end()
+        return None
 
-    @staticmethod
-    def _plain(word: str) -> bool:
-        """Whether a partial word can go out before it ends: no SKU, URL or stock phrase can grow from it."""
-        return PLAIN_WORD.fullmatch(word) is not None and not any(w.startswith(word.lower()) for w in WATCHED)
+    # --- one clause -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _phrase_tail(text: str) -> int:
-        """Where an unfinished stock phrase ("out of ...") starts at the end of ``text``; else its length."""
-        words = list(re.finditer(r"\S+", text))[-3:]
-        for k in range(len(words), 0, -1):
-            tail = tuple("#" if w.group(0).isdigit() else w.group(0).lower().strip(",;:") for w in words[-k:])
-            if tail in STOCK_PHRASES:
-                return len(text)
-            if any(len(p) > k and p[:k] == tail for p in STOCK_PHRASES):
-                return words[-k].start()
-        return len(text)
+    def _clause(self, clause: str, final: bool = True) -> str:
+        """Check one clause: fix it in place, or drop it whole; mend the separators around a drop.
 
-    def _release(self, text: str) -> str:
-        if not text:
+        ``final`` False: a part of a long clause, let out before the clause ends.
+        """
+        m = CLAUSE_SEP.search(clause) if final else None
+        body, sep = (clause[:m.start()], m.group(0)) if m else (clause, "")
+        terminal = final and (not sep or any(c in sep for c in ".!?\n"))
+        before = len(self.corrections)
+        self._drop = None
+        body = MARKUP.sub(self._markup, body)
+        body = BRACKETED_SKU.sub(self._bracketed_sku, body)
+        body = SKU.sub(self._sku, body)
+        body = self._rewrite(body, PRICE, self._price)
+        body = self._rewrite(body, STOCK, self._stock)
+        if self._drop is None:
+            self._check_claims(body)
+        if len(self.corrections) > before:  # a cut in place: no doubled spaces, no space before the separator
+            body = re.sub(r" {2,}", " ", body)
+            body = body.rstrip() if sep else body
+        if self._drop is None and not body.strip() and len(self.corrections) == before:  # a line break, say
+            self._held_sep += body + sep
             return ""
-        text = MARKUP.sub(self._markup, text)
-        text = SKU.sub(self._sku, text)
-        text = self._rewrite(text, PRICE, self._price)
-        safe = self._rewrite(text, STOCK, self._stock)
-        self._emitted += safe
-        return safe
+        if self._drop is not None or not body.strip():
+            if self._drop is not None:
+                self.corrections.append({**self._drop, "clause": clause.strip()})
+            if not self._open:
+                self._headless = not terminal
+            elif terminal:  # the sentence ends here: the held comma becomes its full stop
+                self._held_sep, self._open = (sep if sep.strip() else "."), False
+            return ""
+        if self._headless:
+            body = self._capitalized(body)
+        lead = self._held_sep
+        if not self._emitted:  # the reply's first words: no separator or blank line before them
+            lead, body = "", body.lstrip()
+        out = lead + body
+        self._held_sep, self._open, self._headless = (sep, not terminal, False) if final else ("", True, False)
+        self._emitted += out
+        return out
 
-    def _rewrite(self, text: str, pattern: re.Pattern[str],
-                 fix: Callable[[re.Match[str], str], str]) -> str:
+    @staticmethod
+    def _capitalized(body: str) -> str:
+        body = LEADING_JOINER.sub(r"\1", body)
+        m = re.search(r"[A-Za-z]", body)
+        return body if m is None else body[:m.start()] + body[m.start()].upper() + body[m.start() + 1:]
+
+    def _check_claims(self, body: str) -> None:
+        """Set ``self._drop`` when the clause carries something no fact vouches for."""
+        low = body.lower()
+        for m in EMAIL.finditer(body):
+            if m.group(0).lower() not in self.allowed_text.lower() + self._policy:
+                self._drop = {"kind": "email", "original": m.group(0), "replacement": ""}
+                return
+        for m in LINK.finditer(EMAIL.sub(" ", body)):
+            if not self._own_link(m.group(0)):
+                self._drop = {"kind": "link", "original": m.group(0), "replacement": ""}
+                return
+        for m in PHONE.finditer(body):
+            digits = re.sub(r"\D", "", m.group(0))
+            if 7 <= len(digits) <= 15 and digits not in self._digits:
+                self._drop = {"kind": "phone", "original": m.group(0).strip(), "replacement": ""}
+                return
+        for token in self._codes(body):
+            if token.lower() not in self._policy:
+                self._drop = {"kind": "code", "original": token, "replacement": ""}
+                return
+        if POLICY_TOPIC.search(low):
+            for m in POLICY_FIGURE.finditer(low):
+                if not self._stated(m.group(0)):
+                    self._drop = {"kind": "policy", "original": m.group(0), "replacement": ""}
+                    return
+
+    def _codes(self, body: str) -> list[str]:
+        """Code-like tokens that no product title, fact or policy contains."""
+        found = [m.group(0) for m in CODE_ALONE.finditer(body)]
+        if CODE_CONTEXT.search(body):
+            found += [t for t in CODE_TOKEN.findall(body)
+                      if len(t) >= 4 and re.search(r"[A-Z]", t) and t not in NOT_CODES and not t.isdigit()]
+        return [t for t in found if t not in self._skus and t not in self._vocabulary]
+
+    def _stated(self, figure: str) -> bool:
+        """Whether the configured policy text states this figure: the same numbers with the same unit
+        ("3-5 working days" is not "2 days"), or the same phrase ("free", "every order")."""
+        key = _figure_key(figure)
+        return key in self._policy_figures if key[0] else key[1] in self._policy.replace("-", " ")
+
+    def _own_link(self, link: str) -> bool:
+        host = re.sub(r"^(?:https?://)?(?:www\.)?", "", link.lower()).split("/")[0].rstrip(".")
+        return any(host == h or host.endswith("." + h) for h in (x.lower() for x in self.link_hosts))
+
+    # --- fixes in place ---------------------------------------------------------------------------------
+
+    def _rewrite(self, text: str, pattern: re.Pattern[str], fix: Callable[[re.Match[str], str], str]) -> str:
         """Replace each match by ``fix(match, everything shown before it)``."""
         out, last = [], 0
         for m in pattern.finditer(text):
             out.append(text[last:m.start()])
-            out.append(fix(m, self._emitted + "".join(out)))
+            out.append(fix(m, self._emitted + self._held_sep + "".join(out)))
             last = m.end()
         out.append(text[last:])
         return "".join(out)
@@ -142,29 +282,37 @@ class StreamGuard:
         self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
         return ""
 
-    def _sku(self, m: re.Match[str]) -> str:
-        if m.group(0) in self._skus:
+    def _bracketed_sku(self, m: re.Match[str]) -> str:
+        """An invented SKU in brackets after a title goes with its brackets; the title stays."""
+        if m.group(1) in self._skus:
             return m.group(0)
-        self.corrections.append({"kind": "sku", "original": m.group(0), "replacement": ""})
+        self.corrections.append({"kind": "sku", "original": m.group(1), "replacement": ""})
         return ""
+
+    def _sku(self, m: re.Match[str]) -> str:
+        """Any other invented SKU takes its clause with it."""
+        if m.group(0) not in self._skus and self._drop is None:
+            self._drop = {"kind": "sku", "original": m.group(0), "replacement": ""}
+        return m.group(0)
 
     def _price(self, m: re.Match[str], before: str) -> str:
         """A price must be a named product's, in its currency; an unattached one must be a listed product's
-        (in its currency) or one quoted in the facts or by the shopper."""
+        (in its currency) or one quoted in the facts or by the shopper, or its clause is dropped."""
         value = round(float(m.group(1).replace(",", "") + "." + (m.group(2) or "0")), 2)
         currency = CURRENCY_OF[m.group(0)[: m.start(1) - m.start()].strip()]
         named = self._named_products(before)
         if named:
             if any(abs(p.price - value) < 0.005 and p.currency == currency for p in named):
                 return m.group(0)
-            fixed = f"{'$' if named[0].currency == 'USD' else named[0].currency + ' '}{named[0].price:.2f}"
+            fixed = _money(named[0].price, named[0].currency)
             self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
                                      "sku": named[0].sku})
             return fixed
         if (value, currency) in self._priced or value in self._quoted:
             return m.group(0)
-        self.corrections.append({"kind": "price", "original": m.group(0), "replacement": ""})
-        return ""
+        if self._drop is None:
+            self._drop = {"kind": "price", "original": m.group(0), "replacement": ""}
+        return m.group(0)
 
     def _stock(self, m: re.Match[str], before: str) -> str:
         named = self._named_products(before, unpriced=False)
@@ -197,3 +345,5 @@ class StreamGuard:
         if not best or (unpriced and PRICE.search(sentence[where:].upper())):
             return []
         return [p for p in self.products if best in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower())]
+
+

@@ -26,7 +26,7 @@ from retrieval.search import ProductSearch
 
 def first_product_reply(request) -> str:  # type: ignore[no-untyped-def]
     line = next(x for x in request.messages[0]["content"].splitlines() if x.startswith("1. "))
-    return f"Try this one: {line[3:]}"
+    return f"Good question, here is a pick. Try this one: {line[3:]}. Anything else?"
 
 
 def make_dialogue(factory: sessionmaker[Session], index: ProductIndex, encoder: Encoder,
@@ -52,7 +52,7 @@ async def test_turn_streams_and_persists_both_messages(factory, index, encoder) 
     assert isinstance(events[0], MessageSaved) and events[0].message.seq == 1
     deltas = [e for e in events if isinstance(e, ReplyDelta)]
     done = events[-1]
-    assert isinstance(done, ReplyCompleted) and len(deltas) >= 5
+    assert isinstance(done, ReplyCompleted) and len(deltas) >= 5  # clause by clause
     assert "".join(d.text for d in deltas).strip() == done.message.text
     assert done.products and all(p["price"] <= 100 for p in done.products)
     system = llm.requests[0].messages[0]["content"]
@@ -129,7 +129,7 @@ async def test_model_failure_gives_a_fallback_and_keeps_everything(factory, inde
 
 
 async def test_consumer_leaving_cancels_generation(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
-    llm = ScriptedBackend(lambda _: "word " * 50, delay_s=0.01)
+    llm = ScriptedBackend(lambda _: "word, " * 50, delay_s=0.01)
     dialogue = make_dialogue(factory, index, encoder, llm)
     conv = new_conversation(factory)
     turn = dialogue.run_turn(conversation_id=conv, text="a kettle")
@@ -142,7 +142,7 @@ async def test_consumer_leaving_cancels_generation(factory, index, encoder) -> N
     assert llm.cancelled == 1
     with factory() as s:
         reply = s.scalars(select(Message).where(Message.role == Role.ASSISTANT)).one()
-    assert reply.meta["status"] == "interrupted" and reply.text.split() == ["word"] * 3
+    assert reply.meta["status"] == "interrupted" and reply.text.split(", ") == ["word"] * 3
 
 
 async def test_order_questions_open_with_the_real_status(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]

@@ -91,23 +91,21 @@ def test_true_facts_pass_untouched_and_nothing_is_held_back() -> None:
     assert out == text and guard.corrections == []
 
 
-def test_the_guard_releases_text_as_it_streams() -> None:
+def test_the_guard_releases_text_clause_by_clause() -> None:
     guard = StreamGuard(PRODUCTS)
-    assert guard.feed("Hello there, ") == "Hello there, "
-    assert guard.feed("the Nordic Wool Throw costs $") == "the Nordic Wool Throw costs "
-    assert guard.feed("54.50 and <img src") == "$54.50 and "
-    assert guard.feed("=x>!") == ""
-    assert guard.finish() == "!"
+    assert guard.feed("Hello there") == ""  # a clause goes out once it ends
+    assert guard.feed(", the Nordic Wool Throw costs $") == "Hello there"  # its comma waits for the next clause
+    assert guard.feed("54.50 and <img src") == ""
+    assert guard.feed("=x> is cosy. Anything") == ", the Nordic Wool Throw costs $54.50 and is cosy"
+    assert guard.finish() == ". Anything"
+    assert guard.text == "Hello there, the Nordic Wool Throw costs $54.50 and is cosy. Anything"
 
 
-def test_a_plain_first_word_goes_out_at_once_and_risky_ones_wait() -> None:
-    assert StreamGuard(PRODUCTS).feed("Sure") == "Sure"  # the reply's first word is not held for the next chunk
-    for start in ("java", "JavaScript", "dat", "in", "Only", "sold", "AB", "I", "$", "<im"):
-        guard = StreamGuard(PRODUCTS)
-        assert guard.feed(start) == "", start  # could still become a script URL, a stock claim, a SKU or a tag
+def test_a_long_clause_is_let_out_in_parts() -> None:
     guard = StreamGuard(PRODUCTS)
-    shown = guard.feed("Sure") + guard.feed(", java") + guard.feed("script:alert(1) and ") + guard.finish()
-    assert shown == "Sure, ) and " and guard.corrections[0]["original"] == "javascript:alert(1"
+    shown = guard.feed("word " * 100)
+    assert shown.startswith("word word") and len(shown) >= 400
+    assert guard.finish() and guard.text == "word " * 100
 
 
 def test_a_price_in_the_wrong_currency_is_corrected() -> None:
@@ -115,5 +113,5 @@ def test_a_price_in_the_wrong_currency_is_corrected() -> None:
     guard = StreamGuard([mug])
     out = stream("The Card Dolly Girl is $0.42, or £0.42 in other words. Also $0.42 on its own.",
                  random.Random(0), guard)
-    assert out == "The Card Dolly Girl is GBP 0.42, or £0.42 in other words. Also  on its own."
+    assert out == "The Card Dolly Girl is GBP 0.42, or £0.42 in other words."
     assert [c["original"] for c in guard.corrections] == ["$0.42", "$0.42"]
