@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from bot import crud
 from bot.dialogue import Dialogue, fallback_text, product_card
-from bot.guard import StreamGuard
 from bot.llm.base import Delta, LLMUnavailable
 from bot.models import Conversation, Draft, Message, Role
 from bot.prompts import Turn
@@ -81,7 +80,7 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
     query = await dialogue._query_vector(conversation_id, text, vector, earlier)
     g = await asyncio.to_thread(dialogue._ground, user_id, text, earlier, query, None)
     request, record = dialogue.request_for(g, turns, text, g.opening)
-    guard = StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {g.opening}")
+    guard = dialogue.guard_for(g, text, g.opening)
     parts = [g.opening]
     meta: dict[str, Any] = {"retrieved_skus": [p.sku for p in g.products], "route": g.route,
                             "model": dialogue.llm.model_name, "adapter": request.model, "reply_to": question.id}

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(7 * 24 * 3600, gt=0)
     agent_session_ttl_s: int = Field(12 * 3600, gt=0, description="How long an agent's console login lasts.")
     store_name: str = Field("Aisle Demo Store")
+    link_hosts: str = Field("", description="The store's own hosts, comma-separated (shop.example.com): links to "
+                            "them may appear in replies; the guard cuts links to any other host.")
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -180,6 +182,10 @@ class Settings(BaseSettings):
 
         return PolicyConfig(negative_turns=self.policy_negative_turns, negative_min=self.policy_negative_min,
                             churn_high=self.policy_churn_high, retention_offer=self.retention_offer or None)
+
+    @property
+    def link_host_list(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.link_hosts.split(",") if h.strip())
 
     @property
     def policies(self) -> dict[str, str]:

@@ -103,6 +103,9 @@ class DialogueConfig:
     repetition_penalty: float = field(default=1.1, metadata={"help": "Penalty on repeated tokens."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter name, or base."})
     policies: Mapping[str, str] = field(default_factory=dict, metadata={"help": "Policy text by topic."})
+    retention_offer: str | None = field(default=None, metadata={"help": "The configured offer, with its code."})
+    link_hosts: tuple[str, ...] = field(default=(), metadata={"help": "The store's own hosts; links elsewhere "
+                                                              "are cut from replies."})
 
     def __post_init__(self) -> None:
         if self.retrieve_k < 1 or self.max_chars < 1 or self.max_tokens < 1:
@@ -328,6 +331,13 @@ class Dialogue:
             repetition_penalty=self.config.repetition_penalty, prefix=opening)
         return request, record
 
+    def guard_for(self, g: Grounded, text: str, opening: str) -> StreamGuard:
+        """The output guard of a reply grounded on ``g`` (replies and agents' drafts alike)."""
+        policy = " ".join([*self.config.policies.values(), self.config.retention_offer or "", g.facts or "",
+                           opening])
+        return StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {opening}", policy_text=policy,
+                           link_hosts=self.config.link_hosts)
+
     def _save_reply(self, message_id: int, text: str, meta: dict[str, Any]) -> Message:
         with self.factory() as session, session.begin():
             msg = session.get_one(Message, message_id)
@@ -435,7 +445,7 @@ class Dialogue:
         parts: list[str] = []
         usage: Usage | None = None
         failure: LLMUnavailable | None = None
-        guard = StreamGuard(products, allowed_text=f"{g.facts or ''} {text} {opening}")
+        guard = self.guard_for(g, text, opening)
         stream = self.llm.stream(request)  # nothing is sent before the first item is asked for
         try:
             waited = await self.gate.ready(ticket)

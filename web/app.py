@@ -44,6 +44,7 @@ def dialogue_config(settings: Settings) -> DialogueConfig:
         history_turns=settings.history_turns, max_chars=settings.max_message_chars,
         max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.adapter,
         repetition_penalty=settings.repetition_penalty, policies=settings.policies,
+        retention_offer=settings.retention_offer or None, link_hosts=settings.link_host_list,
     )
 
 
