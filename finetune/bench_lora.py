@@ -150,7 +150,15 @@ def main(args: LoraBenchArgs) -> int:
         "adapter": adapter.name,
         "grounded_rate": {"base": demo["base"]["grounded_rate"], "adapter": demo["adapter"]["grounded_rate"]},
         "hallucination_rate": {"base": demo["base"]["hallucination_rate"],
-                               "adapter": demo["adapter"]["hallucination_rate"]},
+                               "adapter": demo["adapter"]["hallucination_rate"],
+                               "after_guard": {who: demo[who]["after_guard"]["hallucination_rate"]
+                                               for who in ("base", "adapter")}},
+        "constraint_violation_rate": {"base": demo["base"]["constraint_violation_rate"],
+                                      "adapter": demo["adapter"]["constraint_violation_rate"]},
+        "broken_text_rate": {"after_guard": demo["adapter"]["after_guard"]["broken_text_rate"],
+                             "after_guard_base": demo["base"]["after_guard"]["broken_text_rate"]},
+        "unseen_catalog": {"grounded_rate": {who: reports["online_retail"][who]["grounded_rate"]
+                                             for who in ("base", "adapter")}},
         "train_minutes": trained["train_minutes"],
         "steps": trained["steps"],
         "train_examples": trained["train_examples"],

@@ -8,8 +8,14 @@ prompt listed:
   exact catalog price, and makes no claim the catalog contradicts (with no product
   listed: it quotes no price at all);
 - **hallucinated**: it states a SKU, a price or a stock level that the listed
-  catalog facts contradict or do not contain (what :class:`bot.guard.StreamGuard`
-  would have to correct or remove).
+  catalog facts contradict or do not contain, or carries a link, a discount code,
+  an email or a phone number (what :class:`bot.guard.StreamGuard` would have to
+  correct or cut);
+- **over budget**: it names a listed product outside the shopper's price limits;
+- **broken**: it reads as if something was cut out of it (``bot.guard.holes``).
+
+Each figure is measured on the raw reply and again on what the guard lets through
+(``after_guard``).
 
 The report (JSON and a bar chart) goes beside the adapter and into its registry
 row; ``--promote`` makes the adapter live when it is more grounded than the base
@@ -27,11 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.guard import PRICE, StreamGuard
+from bot.guard import PRICE, StreamGuard, holes
 from bot.llm.base import Delta, GenerationRequest, LLMBackend
 from finetune.examples import Example
+from retrieval.catalog import ProductDoc
+from retrieval.query import parse_filters
 
-CLAIMS = {"sku", "price", "stock"}
+HALLUCINATIONS = {"sku", "price", "stock", "link", "email", "phone", "code"}
+"""What the guard corrects or cuts that counts as a false claim (invented policy is reported apart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,8 @@ class Verdict:
     grounded: bool
     hallucinated: bool
     named: bool
+    over_budget: bool
+    broken: bool
     problems: list[dict[str, str]]
 
 
@@ -46,35 +57,64 @@ def _names(title: str) -> tuple[str, ...]:
     return (title.lower(), title.split(" (")[0].lower())
 
 
-def _quotes_price(reply: str, price: float) -> bool:
-    return any(f"{price:{fmt}}" in reply for fmt in (".2f", ",.2f")) or (
-        price == int(price) and re.search(rf"[$£€]\s?{int(price)}(?![\d.])", reply) is not None)
+def _quotes_price(reply: str, p: ProductDoc) -> bool:
+    """Whether the reply quotes the product's price in its currency ("£0.85" or "GBP 0.85", not "$0.85")."""
+    signs = {"USD": r"(?:\$|USD\s?)", "GBP": r"(?:£|GBP\s?)", "EUR": r"(?:€|EUR\s?)"}.get(p.currency, p.currency)
+    amounts = {f"{p.price:.2f}", f"{p.price:,.2f}"} | ({str(int(p.price))} if p.price == int(p.price) else set())
+    return any(re.search(rf"{signs}\s?{re.escape(a)}(?![\d])", reply) for a in amounts)
+
+
+def guard_for(ex: Example) -> StreamGuard:
+    """The serving guard over an example's facts: its products, the shopper's words, the configured text."""
+    return StreamGuard(ex.products(), allowed_text=f"{ex.facts or ''} {ex.question} {ex.prefix}",
+                       policy_text=f"{ex.facts or ''} {ex.prefix}")
 
 
 def judge(reply: str, ex: Example) -> Verdict:
-    """Whether ``reply`` is grounded on the example's catalog facts, and whether it hallucinates."""
+    """Whether ``reply`` is grounded on the example's catalog facts, hallucinates, names a product outside
+    the shopper's budget, or reads as if something was cut out of it."""
     products = ex.products()
-    guard = StreamGuard(products, allowed_text=f"{ex.facts or ''} {ex.question} {ex.prefix}")
+    guard = guard_for(ex)
     guard.feed(reply)
     guard.finish()
-    problems = [c for c in guard.corrections if c["kind"] in CLAIMS]
+    problems = [c for c in guard.corrections if c["kind"] in HALLUCINATIONS]
     low = reply.lower()
     named = [p for p in products if any(n in low for n in _names(p.title)) or p.sku.lower() in low]
+    wanted = parse_filters(ex.question)
+    over = [p for p in named if (wanted.max_price is not None and p.price > wanted.max_price + 0.005)
+            or (wanted.min_price is not None and p.price < wanted.min_price - 0.005)]
+    in_budget = [p for p in named if p not in over]
     if products:
-        grounded = not problems and any(_quotes_price(reply, p.price) for p in named)
+        grounded = not problems and not over and any(_quotes_price(reply, p) for p in in_budget)
     else:
         grounded = not problems and PRICE.search(reply) is None
-    return Verdict(grounded, bool(problems), bool(named), problems)
+    return Verdict(grounded, bool(problems), bool(named), bool(over), bool(holes(reply)), problems)
+
+
+def guarded(reply: str, ex: Example) -> str:
+    """What the shopper would have read: the reply through the serving guard."""
+    guard = guard_for(ex)
+    return guard.feed(reply) + guard.finish()
+
+
+def _shares(verdicts: Sequence[Verdict]) -> dict[str, float]:
+    n = max(len(verdicts), 1)
+    return {"grounded_rate": round(sum(v.grounded for v in verdicts) / n, 4),
+            "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
+            "constraint_violation_rate": round(sum(v.over_budget for v in verdicts) / n, 4),
+            "broken_text_rate": round(sum(v.broken for v in verdicts) / n, 4)}
 
 
 def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
-    verdicts = [judge(r, ex) for r, ex in zip(replies, examples, strict=True)]
-    n = max(len(verdicts), 1)
-    return {"examples": len(verdicts),
-            "grounded_rate": round(sum(v.grounded for v in verdicts) / n, 4),
-            "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
-            "named_product_rate": round(sum(v.named for v in verdicts) / n, 4),
-            "problems": sum(len(v.problems) for v in verdicts)}
+    """Each figure on the model's raw text, and again (``after_guard``) on what the guard lets through."""
+    pairs = list(zip(replies, examples, strict=True))
+    raw = [judge(r, ex) for r, ex in pairs]
+    after = [judge(guarded(r, ex), ex) for r, ex in pairs]
+    n = max(len(raw), 1)
+    return {"examples": len(raw), **_shares(raw),
+            "named_product_rate": round(sum(v.named for v in raw) / n, 4),
+            "problems": sum(len(v.problems) for v in raw),
+            "after_guard": _shares(after)}
 
 
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,
@@ -143,23 +183,31 @@ def better(report: dict[str, Any]) -> bool:
         a["hallucination_rate"] <= b["hallucination_rate"]
 
 
+PLOTTED = (("grounded_rate", "Grounded replies"), ("hallucination_rate", "Replies with a false claim"),
+           ("constraint_violation_rate", "Replies naming a product over budget"),
+           ("broken_text_rate", "Replies with a hole in the text"))
+
+
 def plot(out: Path, reports: dict[str, dict[str, Any]]) -> None:
-    """Grounded and hallucination rates, base vs adapter, for each evaluated dataset."""
+    """Each figure, base vs adapter, raw and after the guard, for each evaluated dataset."""
     from finetune.report import pyplot
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 4), sharey=True)
     names = list(reports)
-    for ax, metric, title in ((axes[0], "grounded_rate", "Grounded replies"),
-                              (axes[1], "hallucination_rate", "Replies with a false claim")):
-        for j, who in enumerate(("base", "adapter")):
-            values = [reports[n].get(who, {}).get(metric, 0.0) for n in names]
-            ax.bar([i + (j - 0.5) * 0.38 for i in range(len(names))], values, width=0.38,
-                   label="base model" if who == "base" else "adapter")
+    bars = [(who, side) for who in ("base", "adapter") for side in ("raw", "after guard")]
+    width = 0.8 / len(bars)
+    for ax, (metric, title) in zip(axes, PLOTTED, strict=True):
+        for j, (who, side) in enumerate(bars):
+            figures = [reports[n].get(who, {}) for n in names]
+            values = [(f.get("after_guard", {}) if side == "after guard" else f).get(metric, 0.0) for f in figures]
+            ax.bar([i + (j - (len(bars) - 1) / 2) * width for i in range(len(names))], values, width=width,
+                   label=f"{'base model' if who == 'base' else 'adapter'}, {side}",
+                   hatch="//" if side == "after guard" else None)
         ax.set_xticks(range(len(names)), names)
         ax.set(title=title, ylim=(0, 1))
     axes[0].set_ylabel("share of held-out replies")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -173,4 +221,4 @@ def write_report(out_dir: Path, reports: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-__all__ = ["EvalArgs", "Verdict", "better", "compare", "judge", "rates", "write_report"]
+__all__ = ["EvalArgs", "Verdict", "better", "compare", "guarded", "judge", "rates", "write_report"]

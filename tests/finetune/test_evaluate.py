@@ -41,10 +41,32 @@ def example(question: str = "trail shoes?", catalog: list[dict] | None = None) -
     ("The Strider Trail Shoe (blue) is a great pick.", False, False),       # no price: not grounded
     ("We have great shoes from $19.99!", False, True),                      # a price from nowhere
     ("I can't help with that.", False, False),
+    ("The Strider Trail Shoe (blue) is $89.99, or see amazon.com.", False, True),       # a link elsewhere
+    ("The Strider Trail Shoe (blue) is $89.99 with code SAVE20.", False, True),         # an invented code
+    ("The Strider Trail Shoe (blue) is $89.99; mail jo@example.org.", False, True),     # an email
+    ("The Strider Trail Shoe (blue) is $89.99, call 555-867-5309.", False, True),       # a phone number
+    ("The Strider Trail Shoe (blue) is GBP 89.99.", False, True),                      # the wrong currency
 ])
 def test_judge(reply: str, grounded: bool, hallucinated: bool) -> None:
     v = judge(reply, example())
     assert (v.grounded, v.hallucinated) == (grounded, hallucinated), v
+
+
+def test_a_product_over_the_shoppers_budget_is_a_violation_and_not_grounded() -> None:
+    v = judge("The Strider Trail Shoe (blue) costs $89.99.", example("trail shoes under $70?"))
+    assert v.over_budget and not v.grounded and not v.hallucinated
+    v = judge("The Pacer Road Shoe (red) costs $64.00.", example("trail shoes under $70?"))
+    assert v.grounded and not v.over_budget
+
+
+def test_figures_after_the_guard_show_what_the_shopper_reads() -> None:
+    replies = ["The Strider Trail Shoe (blue) costs $79.99.", "Great shoes! They're available for $19.99.",
+               "Visit amazon.com for deals. The Strider Trail Shoe (blue) costs $89.99."]
+    r = rates(replies, [example()] * 3)
+    assert r["hallucination_rate"] == 1.0 and r["after_guard"]["hallucination_rate"] == 0.0
+    assert r["grounded_rate"] == 0.0 and r["after_guard"]["grounded_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    assert r["after_guard"]["broken_text_rate"] == 0.0
+    assert judge("They're available for .", example()).broken
 
 
 def test_with_nothing_listed_a_reply_without_prices_is_grounded() -> None:
