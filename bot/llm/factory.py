@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from bot.config import Settings
 from bot.llm.base import LLMBackend
+from bot.llm.calibrate import Deadlines, calibrated, probe
 from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig, free_port
 from bot.llm.resilient import CircuitBreaker, ResilientBackend
 from bot.llm.vllm_http import VLLMBackend, VLLMConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,13 +72,25 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
 
         return BuiltBackend(LocalBackend(check_generator(settings.generator_path), settings.served_model_name))
 
+    deadlines: list[Deadlines] = []
+
+    def tuned(url: str, model: str) -> Settings:
+        """``settings`` with deadlines calibrated on the server at ``url`` (the first one's also rule the retry)."""
+        d = calibrate(settings, url, model)
+        deadlines.append(d)
+        return settings.model_copy(update={"first_token_timeout_s": d.first_token_s,
+                                           "token_gap_timeout_s": d.token_gap_s})
+
+    def connect(url: str, name: str | None = None) -> VLLMBackend:
+        return VLLMBackend(vllm_config(tuned(url, name or settings.served_model_name), url, name))
+
     def resilient(inner: LLMBackend) -> ResilientBackend:
+        first = deadlines[0].first_token_s if deadlines else settings.first_token_timeout_s
         return ResilientBackend(inner, CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
-                                first_token_deadline_s=settings.first_token_timeout_s)
+                                first_token_deadline_s=first)
 
     if settings.vllm_url:
-        return BuiltBackend(resilient(VLLMBackend(vllm_config(settings, settings.vllm_url))),
-                            serving=settings.adapter)
+        return BuiltBackend(resilient(connect(settings.vllm_url)), serving=settings.adapter)
     if settings.merged_adapters:
         from bot.llm.swap import SwappingVLLM
         from bot.model_store import merge_adapter
@@ -80,11 +98,22 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
         def merge(source: Path, name: str) -> Path:
             return merge_adapter(settings.generator_path, source, settings.home / "models" / "merged" / name)
 
-        swapping = SwappingVLLM(managed_config(settings),
-                                connect=lambda url, name: VLLMBackend(vllm_config(settings, url, name)),
-                                merge=merge, port_for=free_port)
+        swapping = SwappingVLLM(managed_config(settings), connect=connect, merge=merge, port_for=free_port)
         swapping.start(live)
         return BuiltBackend(resilient(swapping), serving=swapping.adapter)
     managed = ManagedVLLM(managed_config(settings))
-    return BuiltBackend(resilient(VLLMBackend(vllm_config(settings, managed.start()))), managed,
-                        serving=settings.adapter)
+    return BuiltBackend(resilient(connect(managed.start())), managed, serving=settings.adapter)
+
+
+def calibrate(settings: Settings, url: str, model: str) -> Deadlines:
+    """The first-token and token-gap deadlines for the server at ``url``, from one timed probe; the
+    configured ones when the server does not answer it (an external vLLM that is down, say)."""
+    try:
+        probe_s: float | None = probe(url, model, timeout_s=min(120.0, settings.vllm_startup_timeout_s))
+    except httpx.HTTPError as exc:
+        log.warning("vLLM at %s did not answer the speed probe (%s): configured deadlines stand", url, exc)
+        probe_s = None
+    d = calibrated(probe_s, first_token_s=settings.first_token_timeout_s, token_gap_s=settings.token_gap_timeout_s)
+    log.info("vLLM at %s: a turn's prefill took %s s; first-token deadline %.1f s, token gap %.1f s", url,
+             "?" if probe_s is None else f"{probe_s:.2f}", d.first_token_s, d.token_gap_s)
+    return d

@@ -45,3 +45,26 @@ def test_bfloat16_only_where_it_is_computed_natively(tmp_path: Path) -> None:
     assert command[command.index("--dtype") + 1] == "float16"
     with pytest.raises(ValueError, match="dtype"):
         ManagedVLLMConfig(model_dir=Path("m"), dtype="int3")
+
+
+def test_deadlines_follow_the_probed_speed_and_never_drop_below_the_configured_ones() -> None:
+    from bot.llm.calibrate import calibrated
+
+    fast = calibrated(0.2, first_token_s=8.0, token_gap_s=8.0)  # AVX512-BF16: a turn's prefill in 0.2 s
+    assert (fast.first_token_s, fast.token_gap_s) == (8.0, 8.0)
+    avx2 = calibrated(1.4, first_token_s=8.0, token_gap_s=8.0)  # float32 on an AVX2-only CPU
+    assert avx2.first_token_s == avx2.token_gap_s == 22.4 and avx2.probe_s == 1.4
+    emulated = calibrated(7.6, first_token_s=8.0, token_gap_s=8.0)  # emulated bfloat16 there: capped
+    assert emulated.first_token_s == 120.0
+    assert calibrated(None, first_token_s=5.0, token_gap_s=6.0).as_meta() == {
+        "first_token_s": 5.0, "token_gap_s": 6.0, "probe_s": None}
+
+
+def test_a_server_that_does_not_answer_the_probe_keeps_the_configured_deadlines(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.llm.factory import calibrate
+    from bot.llm.managed import free_port
+
+    settings = Settings(home=tmp_path, first_token_timeout_s=9.0, token_gap_timeout_s=7.0)
+    d = calibrate(settings, f"http://127.0.0.1:{free_port()}", "aisle-base")
+    assert (d.first_token_s, d.token_gap_s, d.probe_s) == (9.0, 7.0, None)
