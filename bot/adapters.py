@@ -4,8 +4,9 @@ An adapter is registered as a *candidate* when training writes it, gets evaluati
 figures in ``metrics``, and is *promoted* to *live* (the previous live one is
 *retired*). Every app process polls the registry and hot-loads a newly live adapter
 into vLLM, then starts new replies on it; replies already streaming finish on the
-model they started with. With no live adapter, replies use ``AISLE_ADAPTER`` if set,
-else the base model. The path must be readable by the vLLM server (the same machine
+model they started with. ``AISLE_ADAPTER`` overrides the registry: a name pins replies
+to that adapter (its registry row's files, or one the vLLM server already serves by that
+name), and ``base`` keeps them on the base model. The path must be readable by the vLLM server (the same machine
 for the managed server, a shared volume for an external one).
 """
 
@@ -85,11 +86,30 @@ def retire(session: Session, *, name: str) -> Adapter:
     return row
 
 
-def live_adapter(factory: sessionmaker[Session]) -> tuple[str, Path] | None:
-    """The live adapter's name and directory, if any."""
+BASE = "base"
+"""``AISLE_ADAPTER=base``: replies stay on the base model whatever the registry says."""
+
+
+def chosen(session: Session, pin: str | None) -> tuple[str | None, str | None]:
+    """The adapter replies should use and its directory: ``pin`` (AISLE_ADAPTER) if set, else the live one.
+
+    A pinned name the registry does not hold has no directory: the server must serve it already
+    (an external vLLM started with ``--lora-modules``).
+    """
+    if pin == BASE:
+        return None, None
+    if pin:
+        row = session.scalar(select(Adapter).where(Adapter.name == pin))
+        return pin, row.path if row is not None else None
+    row = live(session)
+    return (row.name, row.path) if row is not None else (None, None)
+
+
+def chosen_adapter(factory: sessionmaker[Session], pin: str | None = None) -> tuple[str, Path] | None:
+    """The name and directory of the adapter a server should start on, if it has files to load."""
     with factory() as session:
-        row = live(session)
-        return (row.name, Path(row.path)) if row is not None else None
+        name, path = chosen(session, pin)
+        return (name, Path(path)) if name is not None and path is not None else None
 
 
 def record_metrics(session: Session, *, name: str, metrics: dict[str, Any]) -> None:
@@ -107,14 +127,13 @@ class AdapterSwitch:
     factory: sessionmaker[Session]
     llm: LLMBackend
     target: Callable[[str | None], None]
-    default: str | None = None
+    pin: str | None = None  # AISLE_ADAPTER: a name, "base", or None (follow the registry)
     current: str | None = None
     error: str | None = None
 
     def _wanted(self) -> tuple[str | None, str | None]:
         with self.factory() as session:
-            row = live(session)
-            return (row.name, row.path) if row is not None else (self.default, None)
+            return chosen(session, self.pin)
 
     async def sync(self) -> str | None:
         """Load and switch to the live adapter if it changed; returns the adapter in use.

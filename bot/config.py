@@ -35,8 +35,8 @@ class Settings(BaseSettings):
         None, description="Generator directory; defaults to the prepared SmolLM2-135M-Instruct."
     )
     served_model_name: str = Field("aisle-base", description="Model name vLLM serves the base as.")
-    adapter: str | None = Field(None, description="LoRA adapter to request by name (vLLM model field) while the "
-                                "registry has no live adapter.")
+    adapter: str | None = Field(None, description="LoRA adapter replies use, by name, over the registry's live one; "
+                                "'base' keeps replies on the base model; unset: the registry's live adapter.")
     adapter_poll_s: float = Field(5.0, gt=0, description="How often the app checks the registry for a newly live "
                                   "adapter to hot-load.")
     adapter_serving: Literal["auto", "runtime", "merged"] = Field(
@@ -157,6 +157,11 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def served_adapter(self) -> str | None:
+        """The adapter name replies start on before the registry is read (None: the base model)."""
+        return None if self.adapter in (None, "base") else self.adapter
 
     @property
     def merged_adapters(self) -> bool:

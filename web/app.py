@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from bot.adapters import AdapterSwitch, live_adapter
+from bot.adapters import AdapterSwitch, chosen_adapter
 from bot.churn_risk import ChurnRisk
 from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
@@ -42,7 +42,7 @@ def dialogue_config(settings: Settings) -> DialogueConfig:
     return DialogueConfig(
         store_name=settings.store_name, retrieve_k=settings.retrieve_k,
         history_turns=settings.history_turns, max_chars=settings.max_message_chars,
-        max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.adapter,
+        max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
         repetition_penalty=settings.repetition_penalty, policies=settings.policies,
         retention_offer=settings.retention_offer or None, link_hosts=settings.link_host_list,
     )
@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             scorer, churn_model = await asyncio.to_thread(
                 load_signals, settings.classifiers_path, int8=settings.classifier_int8)
             churn, policy = ChurnRisk(churn_model, factory), Policy(settings.policy_config())
-        live = await asyncio.to_thread(live_adapter, factory)
+        live = await asyncio.to_thread(chosen_adapter, factory, settings.adapter)
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings, live)
         watcher: asyncio.Task[None] | None = None
         batchers: TurnBatchers | None = None
@@ -90,7 +90,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             def use_adapter(name: str | None) -> None:
                 dialogue.adapter = name
 
-            switch = AdapterSwitch(factory, built.backend, use_adapter, default=settings.adapter,
+            switch = AdapterSwitch(factory, built.backend, use_adapter, pin=settings.adapter,
                                    current=built.serving)
             use_adapter(built.serving)
             await switch.sync()  # the registry's live adapter is loaded before the first shopper arrives

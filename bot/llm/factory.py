@@ -90,7 +90,7 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
                                 first_token_deadline_s=first)
 
     if settings.vllm_url:
-        return BuiltBackend(resilient(connect(settings.vllm_url)), serving=settings.adapter)
+        return BuiltBackend(resilient(connect(settings.vllm_url)), serving=settings.served_adapter)
     if settings.merged_adapters:
         from bot.llm.swap import SwappingVLLM
         from bot.model_store import merge_adapter
@@ -102,7 +102,7 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
         swapping.start(live)
         return BuiltBackend(resilient(swapping), serving=swapping.adapter)
     managed = ManagedVLLM(managed_config(settings))
-    return BuiltBackend(resilient(connect(managed.start())), managed, serving=settings.adapter)
+    return BuiltBackend(resilient(connect(managed.start())), managed, serving=settings.served_adapter)
 
 
 def calibrate(settings: Settings, url: str, model: str) -> Deadlines:

@@ -75,8 +75,8 @@ async def test_the_switch_loads_the_live_adapter_then_moves_new_replies(factory:
                                                                         tmp_path: Path) -> None:
     llm = ScriptedBackend(lambda r: "ok")
     used: list[str | None] = []
-    switch = AdapterSwitch(factory, llm, used.append, default="fallback-adapter", current="fallback-adapter")
-    assert await switch.sync() == "fallback-adapter" and used == []  # nothing live: the configured default stays
+    switch = AdapterSwitch(factory, llm, used.append)
+    assert await switch.sync() is None and used == []  # nothing live: the base model
     path = add(factory, tmp_path, "a")
     with factory() as s, s.begin():
         adapters.promote(s, name="a")
@@ -84,7 +84,25 @@ async def test_the_switch_loads_the_live_adapter_then_moves_new_replies(factory:
     assert llm.adapters == {"a": str(path.resolve())} and used == ["a"]
     with factory() as s, s.begin():
         adapters.retire(s, name="a")
-    assert await switch.sync() == "fallback-adapter" and used == ["a", "fallback-adapter"]
+    assert await switch.sync() is None and used == ["a", None]
+
+
+async def test_aisle_adapter_pins_an_adapter_or_the_base_model_over_the_registry(factory: sessionmaker[Session],
+                                                                                 tmp_path: Path) -> None:
+    add(factory, tmp_path, "a")
+    b = add(factory, tmp_path, "b")
+    with factory() as s, s.begin():
+        adapters.promote(s, name="a")
+    llm = ScriptedBackend(lambda r: "ok")
+    used: list[str | None] = []
+    assert await AdapterSwitch(factory, llm, used.append, pin="b").sync() == "b"  # a candidate, by name
+    assert llm.adapters == {"b": str(b.resolve())}
+    assert await AdapterSwitch(factory, llm, used.append, pin="base").sync() is None
+    assert await AdapterSwitch(factory, llm, used.append, pin="served-elsewhere").sync() == "served-elsewhere"
+    assert used == ["b", "served-elsewhere"]
+    assert adapters.chosen_adapter(factory, "base") is None and adapters.chosen_adapter(factory, "served-elsewhere") \
+        is None
+    assert adapters.chosen_adapter(factory)[0] == "a"  # type: ignore[index]
 
 
 async def test_an_adapter_the_server_refuses_leaves_replies_where_they_were(factory: sessionmaker[Session],
