@@ -124,23 +124,12 @@ async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
     return Sample(((first or end) - start) * 1000, usage.completion_tokens, (end - start) * 1000), usage.prompt_tokens
 
 
-def _rebuild_prompt(factory: Any, settings: Any, question: str, meta: dict[str, Any]) -> list[dict[str, str]]:
-    from sqlalchemy import select
+def _rebuild_prompt(question: str, meta: dict[str, Any]) -> list[dict[str, str]]:
+    """The turn's own prompt, rebuilt from the record its reply stored (``meta.prompt``) by the same
+    function the turn built it with (a one-question session has no history)."""
+    from bot.prompts import PromptRecord
 
-    from bot.dialogue import tone
-    from bot.models import Product
-    from bot.prompts import build_messages
-    from bot.signals import Sentiment
-    from bot.store import to_doc
-
-    with factory() as s:
-        rows = {p.sku: to_doc(p) for p in s.scalars(select(Product).where(Product.sku.in_(meta["retrieved_skus"])))}
-    products = [rows[sku] for sku in meta["retrieved_skus"]]
-    mood = ((meta.get("signals") or {}).get("sentiment"))
-    return build_messages(store_name=settings.store_name, history=[], text=question, products=products,
-                          constraint=meta.get("filters", ""), profile=meta.get("profile"), facts=meta.get("facts"),
-                          signals=tone(Sentiment(**mood) if mood else None),
-                          offer=(meta.get("policy") or {}).get("retention"))
+    return PromptRecord.from_meta(meta["prompt"]).messages(history=[], text=question)
 
 
 async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any) -> dict[str, Any]:
@@ -162,7 +151,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     prompt_tokens: dict[str, int] = {}
     for n in tqdm(used, desc="discovering prompts", file=sys.stderr):
         _, meta = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
-        prompts[QUESTIONS[n]] = _rebuild_prompt(factory, settings, QUESTIONS[n], meta)
+        prompts[QUESTIONS[n]] = _rebuild_prompt(QUESTIONS[n], meta)
         prompt_tokens[QUESTIONS[n]] = int(meta["tokens"]["prompt"])
 
     async def aisle_side(r: int, questions: list[str]) -> None:
