@@ -8,6 +8,7 @@ the consumer stops iterating (the socket closed) the generation is cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -25,9 +26,19 @@ from bot.llm.gate import DispatchGate, Ticket
 from bot.models import Conversation, ConversationState, Message, Role
 from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
-from bot.prompts import PromptRecord, Turn, stock_phrase
+from bot.prompts import PromptRecord, Turn
 from bot.routing import Route, order_grounding, policy_grounding, route
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
+from bot.turn_events import (
+    MessageSaved,
+    ReplyCompleted,
+    ReplyDelta,
+    ReplyFailed,
+    ReplyMeta,
+    TurnEvent,
+    fallback_text,
+    product_card,
+)
 from retrieval.batching import MicroBatcher
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
@@ -110,56 +121,6 @@ class DialogueConfig:
     def __post_init__(self) -> None:
         if self.retrieve_k < 1 or self.max_chars < 1 or self.max_tokens < 1:
             raise ValueError("retrieve_k, max_chars and max_tokens must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class MessageSaved:
-    """A message is committed (the shopper's, or a replayed duplicate)."""
-
-    message: Message
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyDelta:
-    message_id: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyFailed:
-    """The model could not answer; a fallback reply follows."""
-
-    code: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyCompleted:
-    message: Message
-    products: list[dict[str, Any]]
-
-
-TurnEvent = MessageSaved | ReplyDelta | ReplyFailed | ReplyCompleted
-
-
-def product_card(p: ProductDoc) -> dict[str, Any]:
-    """What the widget needs to draw a product card."""
-    return {
-        "sku": p.sku, "title": p.title, "price": p.price, "currency": p.currency,
-        "stock": p.stock, "availability": stock_phrase(p.stock), "category": p.category,
-        "brand": p.brand, "image_url": p.image_url,
-    }
-
-
-def fallback_text(products: Sequence[ProductDoc]) -> str:
-    if not products:
-        return "Sorry, I can't answer right now. A human colleague can help you: press 'talk to a human'."
-    names = "; ".join(f"{p.title} ({p.currency} {p.price:.2f})" for p in products[:3])
-    return (
-        f"Sorry, I can't write a full answer right now. These products match your request: {names}. "
-        "A human colleague can help you too."
-    )
 
 
 def tone(sentiment: Sentiment | None) -> str | None:
@@ -382,12 +343,8 @@ class Dialogue:
 
     async def _turn(self, conversation_id: int, text: str, client_id: str | None,
                     ticket: Ticket) -> AsyncGenerator[TurnEvent, None]:
-        """The turn's steps: store, score, ground, decide, stream through the guard, persist."""
-        t0 = time.perf_counter()
-
-        def since_start() -> float:
-            return round((time.perf_counter() - t0) * 1000, 1)
-
+        """The turn's stages: store the message, prepare the reply, stream it through the guard, finish it."""
+        clock = _Clock()
         # the message is scored and embedded while it is being stored: none waits for the others
         scoring = asyncio.ensure_future(self._classify(text))
         embedding = asyncio.ensure_future(self._embed(text))
@@ -397,99 +354,139 @@ class Dialogue:
             yield MessageSaved(shopper, duplicate)
             if not unanswered:  # a resend of an answered message: the original ack only, no second model call
                 return
-            latency: dict[str, float | None] = {"store": since_start()}
+            clock.mark("store")
             if shopper.text != text:  # a resend with other words: the stored ones count
                 scoring.cancel()
                 embedding.cancel()
                 scoring = asyncio.ensure_future(self._classify(shopper.text))
                 embedding = asyncio.ensure_future(self._embed(shopper.text))
-            text = shopper.text
-            earlier = [m.text for m in history if m.role == Role.SHOPPER]
             vector, signals = await asyncio.gather(embedding, scoring)
-            query = await self._query_vector(conversation_id, text, vector, earlier)
         finally:
             scoring.cancel()
             embedding.cancel()
-        latency["embed_classify"] = since_start()
+        turn = await self._prepare(conversation_id, shopper, history, user_id, vector, signals, clock)
+        outcome = _Streamed()
+        async with contextlib.aclosing(self._stream(turn, ticket, outcome)) as events:  # closed when we are
+            async for event in events:
+                yield event
+        if outcome.failure is not None:
+            yield ReplyFailed("llm_unavailable", str(outcome.failure))
+        yield await self._finish(turn, outcome)
+
+    async def _prepare(self, conversation_id: int, shopper: Message, history: list[Message], user_id: int,
+                       vector: np.ndarray | None, signals: MessageSignals | None, clock: _Clock) -> _Prepared:
+        """Ground the message, decide the policy, and build the request and the reply's record."""
+        text = shopper.text
+        earlier = [m.text for m in history if m.role == Role.SHOPPER]
+        query = await self._query_vector(conversation_id, text, vector, earlier)
+        clock.mark("embed_classify")
         intent = signals.intent if signals else None
         g, decision = await asyncio.gather(
             asyncio.to_thread(self._ground, user_id, text, earlier, query, intent),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
-        products, profile = g.products, g.profile
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
-        meta: dict[str, Any] = {
-            "status": "streaming",
-            "retrieved_skus": [p.sku for p in products],
-            "retrieval_scores": [round(s, 4) for s in g.scores],
-            "reasons": g.reasons,
-            "filters": g.constraint,
-            "route": g.route,
-            "intent": {"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
-            "signals": signals.as_meta() if signals else None,
-            "policy": decision.as_meta() if decision else None,
-            "facts": g.facts,
-            "profile": profile,
-            "model": self.llm.model_name,
-            "backend": self.llm.name,
-            "reply_to": shopper.id,
-        }
         request, record = self.request_for(g, turns, text, opening,
                                            signals=tone(signals.sentiment if signals else None),
                                            offer=decision.retention if decision else None)
-        meta.update(prompt=record.as_meta(), adapter=request.model)
+        meta = ReplyMeta(
+            reply_to=shopper.id, model=self.llm.model_name, backend=self.llm.name, adapter=request.model,
+            route=g.route, retrieved_skus=[p.sku for p in g.products],
+            retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
+            prompt=record.as_meta(),
+            intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
+            signals=signals.as_meta() if signals else None, policy=decision.as_meta() if decision else None,
+            facts=g.facts, profile=g.profile, latency_ms=clock.latency)
         # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
-            self._reserve_reply, conversation_id, dict(meta), shopper.id, signals, decision))
-        parts: list[str] = []
-        usage: Usage | None = None
-        failure: LLMUnavailable | None = None
-        guard = self.guard_for(g, text, opening)
-        stream = self.llm.stream(request)  # nothing is sent before the first item is asked for
+            self._reserve_reply, conversation_id, meta.as_json(), shopper.id, signals, decision))
+        return _Prepared(g, opening, request, meta, reserved, self.guard_for(g, text, opening), clock)
+
+    async def _stream(self, turn: _Prepared, ticket: Ticket, out: _Streamed) -> AsyncGenerator[TurnEvent, None]:
+        """The server's opening, then the model's text through the guard; a reply cut off is saved as such."""
+        latency, guard = turn.clock.latency, turn.guard
+        stream = self.llm.stream(turn.request)  # nothing is sent before the first item is asked for
         try:
             waited = await self.gate.ready(ticket)
-            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=since_start(), first_token=None)
-            if opening:  # the server's own words come first: an offer of a human, the real order status or policy
-                parts.append(opening)
-                latency["first_token"] = since_start()
-                yield ReplyDelta((await reserved).id, opening)
+            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=turn.clock.now(), first_token=None)
+            if turn.opening:  # the server's own words first: an offer of a human, the real order status or policy
+                out.parts.append(turn.opening)
+                latency["first_token"] = turn.clock.now()
+                yield ReplyDelta((await turn.reserved).id, turn.opening)
             async for item in stream:
                 if isinstance(item, Delta):
                     if latency["first_token"] is None:
-                        latency["first_token"] = since_start()
+                        latency["first_token"] = turn.clock.now()
                     if safe := guard.feed(item.text):
-                        parts.append(safe)
-                        yield ReplyDelta((await reserved).id, safe)
+                        out.parts.append(safe)
+                        yield ReplyDelta((await turn.reserved).id, safe)
                 else:
-                    usage = item
+                    out.usage = item
             if tail := guard.finish():
-                parts.append(tail)
-                yield ReplyDelta((await reserved).id, tail)
+                out.parts.append(tail)
+                yield ReplyDelta((await turn.reserved).id, tail)
         except LLMUnavailable as exc:
-            failure = exc
+            out.failure = exc
         finally:  # the consumer may have gone away (or the task been cancelled) at any point above
-            meta["guard"] = guard.corrections
+            turn.meta.guard = guard.corrections
             await stream.aclose()
-            reply = await reserved
-            if usage is None and failure is None:
-                meta.update(status="interrupted", partial=True, latency_ms=latency)
-                await asyncio.to_thread(self._save_reply, reply.id, "".join(parts), meta)
+            reply = await turn.reserved
+            if out.usage is None and out.failure is None:
+                turn.meta.status, turn.meta.partial = "interrupted", True
+                await asyncio.to_thread(self._save_reply, reply.id, "".join(out.parts), turn.meta.as_json())
 
-        if failure is not None:
-            yield ReplyFailed("llm_unavailable", str(failure))
-            reply_text = opening + "A human colleague can help you too." if opening else fallback_text(products)
-            meta.update(status="fallback", error=str(failure)[:500], partial_text="".join(parts))
+    async def _finish(self, turn: _Prepared, out: _Streamed) -> ReplyCompleted:
+        """The reply as stored: the model's text, or a fallback that still names the products."""
+        meta, usage = turn.meta, out.usage
+        if out.failure is not None:
+            reply_text = (turn.opening + "A human colleague can help you too." if turn.opening
+                          else fallback_text(turn.g.products))
+            meta.status, meta.error, meta.partial_text = "fallback", str(out.failure)[:500], "".join(out.parts)
         else:
-            reply_text = "".join(parts).strip()
-            meta.update(status="completed")
-        latency["total"] = since_start()
-        meta.update(
-            latency_ms=latency,
-            adapter=usage.adapter if usage else request.model,  # what answered (a swap may have just happened)
-            tokens={"prompt": usage.prompt_tokens if usage else None,
-                    "completion": usage.completion_tokens if usage else None},
-            finish_reason=usage.finish_reason if usage else None,
-        )
-        saved = await asyncio.to_thread(self._save_reply, reply.id, reply_text, meta)
-        yield ReplyCompleted(saved, [product_card(p) for p in products])
+            reply_text = "".join(out.parts).strip()
+            meta.status = "completed"
+        turn.clock.mark("total")
+        if usage is not None:
+            meta.adapter = usage.adapter  # what answered (a swap may have just happened)
+            meta.tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
+            meta.finish_reason = usage.finish_reason
+        reply = await turn.reserved
+        saved = await asyncio.to_thread(self._save_reply, reply.id, reply_text, meta.as_json())
+        return ReplyCompleted(saved, [product_card(p) for p in turn.g.products])
+
+
+class _Clock:
+    """Milliseconds since the turn began, by stage."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.latency: dict[str, float | None] = {}
+
+    def now(self) -> float:
+        return round((time.perf_counter() - self.t0) * 1000, 1)
+
+    def mark(self, stage: str) -> None:
+        self.latency[stage] = self.now()
+
+
+@dataclass
+class _Prepared:
+    """A turn ready to stream: its grounding, the server's opening, the request, the reply's record."""
+
+    g: Grounded
+    opening: str
+    request: GenerationRequest
+    meta: ReplyMeta
+    reserved: asyncio.Future[Message]
+    guard: StreamGuard
+    clock: _Clock
+
+
+@dataclass
+class _Streamed:
+    """What the stream stage produced."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    failure: LLMUnavailable | None = None

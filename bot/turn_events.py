@@ -1,0 +1,116 @@
+"""What a turn yields (typed events) and what its reply stores about itself (:class:`ReplyMeta`).
+
+The transport turns the events into frames; the reply's metadata is stored as the
+message's ``meta`` JSON, and read back through :meth:`ReplyMeta.from_json` by whoever
+needs more than a key or two (the chat benchmark, the training export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from bot.models import Message
+from bot.prompts import stock_phrase
+from retrieval.catalog import ProductDoc
+
+ReplyStatus = Literal["streaming", "completed", "fallback", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSaved:
+    """A message is committed (the shopper's, or a replayed duplicate)."""
+
+    message: Message
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDelta:
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFailed:
+    """The model could not answer; a fallback reply follows."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCompleted:
+    message: Message
+    products: list[dict[str, Any]]
+
+
+TurnEvent = MessageSaved | ReplyDelta | ReplyFailed | ReplyCompleted
+
+
+@dataclass
+class ReplyMeta:
+    """One reply's record: what it rested on, what answered, what the guard changed, how long it took."""
+
+    reply_to: int  # the shopper message it answers
+    model: str
+    backend: str
+    adapter: str | None  # the LoRA adapter that answered (None: the base model)
+    route: str  # product, order or policy
+    retrieved_skus: list[str]
+    retrieval_scores: list[float]
+    reasons: list[str]
+    filters: str  # the shopper's constraints, in words
+    prompt: dict[str, Any]  # bot.prompts.PromptRecord.as_meta(): the prompt rebuilds from it
+    intent: dict[str, Any] | None = None
+    signals: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    facts: str | None = None
+    profile: str | None = None
+    status: ReplyStatus = "streaming"
+    guard: list[dict[str, str]] = field(default_factory=list)  # every correction the output guard made
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
+    tokens: dict[str, int | None] = field(default_factory=lambda: {"prompt": None, "completion": None})
+    finish_reason: str | None = None
+    error: str | None = None  # why the model could not answer (status fallback)
+    partial_text: str | None = None  # what had streamed before it failed
+    partial: bool = False  # cut off when the shopper left (status interrupted)
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("error", "partial_text"):
+            if out[key] is None:
+                del out[key]
+        if not self.partial:
+            del out["partial"]
+        return out
+
+    @classmethod
+    def from_json(cls, meta: Mapping[str, Any]) -> ReplyMeta:
+        """The record :meth:`as_json` stored (keys it does not know are ignored).
+
+        Raises:
+            TypeError: when a required key is missing.
+        """
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in meta.items() if k in known})
+
+
+def product_card(p: ProductDoc) -> dict[str, Any]:
+    """What the widget needs to draw a product card."""
+    return {
+        "sku": p.sku, "title": p.title, "price": p.price, "currency": p.currency,
+        "stock": p.stock, "availability": stock_phrase(p.stock), "category": p.category,
+        "brand": p.brand, "image_url": p.image_url,
+    }
+
+
+def fallback_text(products: Sequence[ProductDoc]) -> str:
+    if not products:
+        return "Sorry, I can't answer right now. A human colleague can help you: press 'talk to a human'."
+    names = "; ".join(f"{p.title} ({p.currency} {p.price:.2f})" for p in products[:3])
+    return (
+        f"Sorry, I can't write a full answer right now. These products match your request: {names}. "
+        "A human colleague can help you too."
+    )
