@@ -39,7 +39,7 @@ from bot.prompts import PromptRecord, Turn
 from finetune.examples import Example, held_out, sha256_file, write_examples
 
 Say = Callable[[str], None]
-FIXED_BY_GUARD = {"sku", "price", "stock", "markup"}
+FIXED_BY_GUARD = {"sku", "price", "stock", "markup", "link", "email", "phone", "code", "policy"}
 
 
 class ExportError(RuntimeError):

@@ -27,6 +27,7 @@ import httpx
 from tqdm import tqdm
 
 from bot.bench.stats import percentiles
+from bot.turn_events import ReplyMeta
 
 QUESTIONS = (
     "waterproof running shoes under $100",
@@ -77,7 +78,7 @@ async def _open_session(base: str, shopper: str) -> Any:
     return ws
 
 
-async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
+async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, ReplyMeta]:
     """Send one question on an open socket; time to the first delta and to the completed reply."""
     start = time.perf_counter()
     await ws.send(json.dumps({"type": "message.create", "client_id": "b1", "text": question}))
@@ -88,16 +89,16 @@ async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
             first = time.perf_counter()
         if frame["type"] == "message.completed":
             end = time.perf_counter()
-            meta = frame["meta"]
-            if meta.get("status") != "completed":
-                raise RuntimeError(f"reply did not complete: {meta.get('status')} {meta.get('error')}")
-            return Sample(((first or end) - start) * 1000, int(meta["tokens"]["completion"]),
+            meta = ReplyMeta.from_json(frame["meta"])
+            if meta.status != "completed":
+                raise RuntimeError(f"reply did not complete: {meta.status} {meta.error}")
+            return Sample(((first or end) - start) * 1000, int(meta.tokens["completion"] or 0),
                           (end - start) * 1000), meta
         if frame["type"] == "error":
             raise RuntimeError(f"server error: {frame}")
 
 
-async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, dict[str, Any]]:
+async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, ReplyMeta]:
     ws = await _open_session(base, shopper)
     try:
         return await _aisle_ask(ws, question)
@@ -124,12 +125,12 @@ async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
     return Sample(((first or end) - start) * 1000, usage.completion_tokens, (end - start) * 1000), usage.prompt_tokens
 
 
-def _rebuild_prompt(question: str, meta: dict[str, Any]) -> list[dict[str, str]]:
+def _rebuild_prompt(question: str, meta: ReplyMeta) -> list[dict[str, str]]:
     """The turn's own prompt, rebuilt from the record its reply stored (``meta.prompt``) by the same
     function the turn built it with (a one-question session has no history)."""
     from bot.prompts import PromptRecord
 
-    return PromptRecord.from_meta(meta["prompt"]).messages(history=[], text=question)
+    return PromptRecord.from_meta(meta.prompt).messages(history=[], text=question)
 
 
 async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any) -> dict[str, Any]:
@@ -152,7 +153,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     for n in tqdm(used, desc="discovering prompts", file=sys.stderr):
         _, meta = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
         prompts[QUESTIONS[n]] = _rebuild_prompt(QUESTIONS[n], meta)
-        prompt_tokens[QUESTIONS[n]] = int(meta["tokens"]["prompt"])
+        prompt_tokens[QUESTIONS[n]] = int(meta.tokens["prompt"] or 0)
 
     async def aisle_side(r: int, questions: list[str]) -> None:
         # sessions open first, untimed, as the raw side's connections are already pooled;
@@ -165,8 +166,8 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets))
         aisle.extend(s for s, _ in results)
-        before_llm.extend(float(m["latency_ms"]["before_llm"]) for _, m in results)
-        embed_ms.extend(float(m["latency_ms"]["embed_classify"]) for _, m in results)
+        before_llm.extend(float(m.latency_ms["before_llm"] or 0) for _, m in results)
+        embed_ms.extend(float(m.latency_ms["embed_classify"] or 0) for _, m in results)
 
     async def raw_side(questions: list[str]) -> None:
         nonlocal prompt_mismatch
