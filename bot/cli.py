@@ -331,7 +331,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from finetune.bench_lora import LoraBenchArgs
         from finetune.bench_lora import main as lora_main
 
-        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, steps=args.steps,
+        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, steps=args.steps, lr=args.lr,
                                        eval_examples=args.eval_examples, serving=not args.no_serving))
     if args.name == "classifier":
         from bot.bench.classifier import ClassifierBenchArgs
@@ -476,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", type=Path, default=SHARED_DATA,
                        help="the shared datasets folder (classifier, lora)")
     bench.add_argument("--steps", type=int, default=120, help="LoRA training steps (lora)")
+    bench.add_argument("--lr", type=float, default=3e-4, help="LoRA peak learning rate (lora)")
     bench.add_argument("--eval-examples", type=int, default=120, help="held-out prompts per dataset (lora)")
     bench.add_argument("--no-serving", action="store_true",
                        help="skip the serving-cost servers (lora; they measure vLLM, not the training data)")

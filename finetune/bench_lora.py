@@ -100,6 +100,7 @@ class LoraBenchArgs:
     json_out: Path = field(metadata={"help": "Where to write the figures."})
     data_dir: Path = field(metadata={"help": "The shared datasets folder (Online Retail)."})
     steps: int = field(default=120, metadata={"help": "LoRA training steps."})
+    lr: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
     catalog_examples: int = field(default=800, metadata={"help": "Catalog-grounded dialogs in the export."})
     eval_examples: int = field(default=120, metadata={"help": "Held-out prompts per dataset."})
     serving: bool = field(default=True, metadata={"help": "Also measure what serving the adapter costs."})
@@ -134,7 +135,7 @@ def main(args: LoraBenchArgs) -> int:
                            catalog_n=args.catalog_examples)
     adapter = jobs.train(settings, factory, LoraArgs(data_dir=export_dir, out_dir=settings.adapters_path,
                                                      base_model=settings.generator_path, name=f"bench-{stamp}",
-                                                     max_steps=args.steps))
+                                                     max_steps=args.steps, lr=args.lr))
     trained = json.loads((adapter / "train.json").read_text())
     retail = import_catalog(args.data_dir / "online_retail" / "transactions_until_2011-09-09.csv.gz").products
     datasets = {
