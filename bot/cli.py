@@ -264,8 +264,8 @@ def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
     from finetune.jobs import bootstrap
 
     try:
-        live = bootstrap(get_settings(), _factory(), steps=args.steps, catalog_n=args.catalog_examples,
-                         eval_limit=args.limit)
+        live = bootstrap(get_settings(), _factory(), steps=args.steps, lr=args.lr,
+                         catalog_n=args.catalog_examples, eval_limit=args.limit)
     except (ExportError, LLMUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "dialogs) and makes it live if it beats the base model on held-out "
                                            "prompts. Does nothing once the registry has an adapter. `make run` "
                                            "runs it in the background on a fresh store.")
-    boot.add_argument("--steps", type=int, default=60, help="LoRA training steps (default 60)")
+    boot.add_argument("--steps", type=int, default=30, help="LoRA training steps (default 30)")
+    boot.add_argument("--lr", type=float, default=1e-3, help="LoRA peak learning rate (default 1e-3)")
     boot.add_argument("--catalog-examples", type=int, default=600, metavar="N")
     boot.add_argument("--limit", type=int, default=40, help="held-out prompts to evaluate on")
     boot.set_defaults(fn=cmd_finetune_bootstrap)

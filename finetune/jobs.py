@@ -181,7 +181,7 @@ def dataset_examples(products: Sequence[ProductDoc], *, n: int, store_name: str,
 
 
 def bootstrap(settings: Settings, factory: sessionmaker[Session], *, steps: int, catalog_n: int, eval_limit: int,
-              say: Say = _say) -> str | None:
+              lr: float = 1e-3, say: Say = _say) -> str | None:
     """A store's first adapter: export, train, evaluate, and promote it if it beats the base model.
 
     Does nothing when the registry already has an adapter (a retired one stays retired). Returns the
@@ -204,7 +204,8 @@ def bootstrap(settings: Settings, factory: sessionmaker[Session], *, steps: int,
            say=say)
     name = f"grounding-{stamp}"
     train(settings, factory, LoraArgs(data_dir=data, out_dir=settings.adapters_path,
-                                      base_model=settings.generator_path, name=name, max_steps=steps), say=say)
+                                      base_model=settings.generator_path, name=name, max_steps=steps, lr=lr),
+          say=say)
     try:
         asyncio.run(evaluate(settings, factory, name=name, datasets={"held-out": held_out_examples(data, eval_limit)},
                              url=settings.vllm_url, eval_args=EvalArgs(adapter=name), promote=True, say=say))
