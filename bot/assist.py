@@ -19,6 +19,7 @@ from bot.dialogue import Dialogue, fallback_text, product_card
 from bot.llm.base import Delta, LLMUnavailable
 from bot.models import Conversation, Draft, Message, Role
 from bot.prompts import Turn
+from bot.turn_events import listing_text
 
 RECOMMENDED = 4
 """Products shown in the console's shopper panel."""
@@ -90,6 +91,8 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
                 parts.append(guard.feed(item.text))
         parts.append(guard.finish())
         reply = "".join(parts).strip()
+        if reply == g.opening.strip() and guard.corrections:  # the guard cut every clause
+            reply = (g.opening + listing_text(g.products)).strip()
         meta["status"] = "completed"
     except LLMUnavailable as exc:  # the agent still gets the products to work from
         reply = g.opening or fallback_text(g.products)

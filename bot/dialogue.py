@@ -37,6 +37,7 @@ from bot.turn_events import (
     ReplyMeta,
     TurnEvent,
     fallback_text,
+    listing_text,
     product_card,
 )
 from retrieval.batching import MicroBatcher
@@ -423,7 +424,10 @@ class Dialogue:
                         yield ReplyDelta((await turn.reserved).id, safe)
                 else:
                     out.usage = item
-            if tail := guard.finish():
+            tail = guard.finish()
+            if not turn.opening and not guard.text.strip() and guard.corrections:
+                tail = listing_text(turn.g.products)  # the guard cut every clause: the catalog speaks instead
+            if tail:
                 out.parts.append(tail)
                 yield ReplyDelta((await turn.reserved).id, tail)
         except LLMUnavailable as exc:

@@ -106,6 +106,14 @@ def product_card(p: ProductDoc) -> dict[str, Any]:
     }
 
 
+def listing_text(products: Sequence[ProductDoc]) -> str:
+    """The catalog's own words about the products, for a reply the guard had to cut whole."""
+    if not products:
+        return "I can't help with that here. A human colleague can: press 'talk to a human'."
+    names = "; ".join(f"{p.title} ({p.currency} {p.price:.2f}, {stock_phrase(p.stock)})" for p in products[:3])
+    return f"Here is what matches your request: {names}."
+
+
 def fallback_text(products: Sequence[ProductDoc]) -> str:
     if not products:
         return "Sorry, I can't answer right now. A human colleague can help you: press 'talk to a human'."

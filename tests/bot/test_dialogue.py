@@ -115,6 +115,18 @@ async def test_bad_text_is_rejected_and_nothing_is_stored(factory, index, encode
         assert s.scalars(select(Message).where(Message.conversation_id == conv)).all() == []
 
 
+async def test_a_reply_the_guard_cuts_whole_becomes_the_catalogs_own_words(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(lambda _: "Visit amazon.com for deals. Call 555-867-5309 today!")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    events = await collect(dialogue, new_conversation(factory), "waterproof running shoes under $100")
+    done = events[-1]
+    assert isinstance(done, ReplyCompleted) and done.message.meta["status"] == "completed"
+    shown = "".join(e.text for e in events if isinstance(e, ReplyDelta))
+    assert shown == done.message.text and shown.startswith("Here is what matches your request: ")
+    assert done.products[0]["title"] in shown and "amazon" not in shown and "555" not in shown
+    assert [c["kind"] for c in done.message.meta["guard"]] == ["link", "phone"]
+
+
 async def test_model_failure_gives_a_fallback_and_keeps_everything(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
     dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(first_product_reply, fail=True))
     conv = new_conversation(factory)
