@@ -26,7 +26,7 @@ async def run_spine_turn(base: str, db_url: str, backend: str) -> None:
     done = frames[-1]
     assert [f["type"] for f in frames if f["type"] == "error"] == []
     assert created and created[0]["text"] == QUESTION and created[0]["client_id"] == "q-1"
-    assert len(deltas) >= 5, f"only {len(deltas)} deltas"
+    assert len(deltas) >= 2, f"only {len(deltas)} deltas"  # it streams, clause by clause (bot/guard.py)
     assert frames.index(deltas[-1]) < frames.index(done)
     assert {d["id"] for d in deltas} == {done["id"]}
     assert "".join(d["text"] for d in deltas).strip() == done["text"] and done["text"]
