@@ -91,7 +91,7 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
                 parts.append(guard.feed(item.text))
         parts.append(guard.finish())
         reply = "".join(parts).strip()
-        if reply == g.opening.strip() and guard.corrections:  # the guard cut every clause
+        if guard.cut_whole:
             reply = (g.opening + listing_text(g.products)).strip()
         meta["status"] = "completed"
     except LLMUnavailable as exc:  # the agent still gets the products to work from

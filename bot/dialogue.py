@@ -425,7 +425,7 @@ class Dialogue:
                 else:
                     out.usage = item
             tail = guard.finish()
-            if not turn.opening and not guard.text.strip() and guard.corrections:
+            if not turn.opening and guard.cut_whole:
                 tail = listing_text(turn.g.products)  # the guard cut every clause: the catalog speaks instead
             if tail:
                 out.parts.append(tail)

@@ -155,6 +155,11 @@ class StreamGuard:
     def text(self) -> str:
         return self._emitted
 
+    @property
+    def cut_whole(self) -> bool:
+        """Whether the guard cut every clause of the model's text (nothing it wrote is shown)."""
+        return not self._emitted.strip() and bool(self.corrections)
+
     @staticmethod
     def _unclosed(text: str) -> list[re.Match[str]]:
         spans = [m.span() for m in MARKUP.finditer(text)]

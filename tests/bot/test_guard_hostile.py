@@ -105,3 +105,12 @@ def test_holes_are_what_a_cut_leaves() -> None:
                    "It costs  today", "Shipping is only  this week", "See , it has deals"):
         assert holes(broken), broken
     assert holes("The Strider Trail Shoe (blue) is $89.99. Anything else?") == []
+
+
+def test_the_guard_says_when_it_cut_every_clause() -> None:
+    cut = StreamGuard(PRODUCTS, policy_text=POLICY)
+    stream("Visit amazon.com for deals. Call 555-867-5309!", random.Random(0), cut)
+    assert cut.cut_whole and cut.text == ""
+    kept = StreamGuard(PRODUCTS, policy_text=POLICY)
+    stream("Visit amazon.com for deals. The Strider Trail Shoe (blue) is $89.99.", random.Random(0), kept)
+    assert not kept.cut_whole and not StreamGuard(PRODUCTS).cut_whole
