@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         8.0, gt=0, description="The model's first token must come this soon after the call, its one retry "
         "included; else the shopper gets the fallback reply.")
     token_gap_timeout_s: float = Field(8.0, gt=0, description="Longest silence between tokens once streaming.")
+    calibrate_deadlines: bool = Field(True, description="Raise the first-token and token-gap deadlines to what a "
+                                      "burst needs at the speed vLLM shows on a timed probe (see bot/llm/calibrate.py); "
+                                      "false: the configured deadlines hold exactly.")
     breaker_failures: int = Field(3, ge=1, description="Consecutive failed model calls that open the breaker.")
     breaker_reset_s: float = Field(10.0, gt=0, description="Seconds the breaker stays open before a trial call.")
     max_tokens: int = Field(160, ge=1, le=1024, description="Cap on generated tokens per reply.")

@@ -108,6 +108,8 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
 def calibrate(settings: Settings, url: str, model: str) -> Deadlines:
     """The first-token and token-gap deadlines for the server at ``url``, from one timed probe; the
     configured ones when the server does not answer it (an external vLLM that is down, say)."""
+    if not settings.calibrate_deadlines:
+        return calibrated(None, first_token_s=settings.first_token_timeout_s, token_gap_s=settings.token_gap_timeout_s)
     try:
         probe_s: float | None = probe(url, model, timeout_s=min(120.0, settings.vllm_startup_timeout_s))
     except httpx.HTTPError as exc:

@@ -68,3 +68,5 @@ def test_a_server_that_does_not_answer_the_probe_keeps_the_configured_deadlines(
     settings = Settings(home=tmp_path, first_token_timeout_s=9.0, token_gap_timeout_s=7.0)
     d = calibrate(settings, f"http://127.0.0.1:{free_port()}", "aisle-base")
     assert (d.first_token_s, d.token_gap_s, d.probe_s) == (9.0, 7.0, None)
+    off = calibrate(settings.model_copy(update={"calibrate_deadlines": False}), "http://127.0.0.1:1", "aisle-base")
+    assert (off.first_token_s, off.token_gap_s, off.probe_s) == (9.0, 7.0, None)
