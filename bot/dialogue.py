@@ -370,9 +370,10 @@ class Dialogue:
         async with contextlib.aclosing(self._stream(turn, ticket, outcome)) as events:  # closed when we are
             async for event in events:
                 yield event
+        finished = await self._finish(turn, outcome)  # stored first: the consumer may stop at any yield below
         if outcome.failure is not None:
             yield ReplyFailed("llm_unavailable", str(outcome.failure))
-        yield await self._finish(turn, outcome)
+        yield finished
 
     async def _prepare(self, conversation_id: int, shopper: Message, history: list[Message], user_id: int,
                        vector: np.ndarray | None, signals: MessageSignals | None, clock: _Clock) -> _Prepared:

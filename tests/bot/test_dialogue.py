@@ -140,6 +140,20 @@ async def test_model_failure_gives_a_fallback_and_keeps_everything(factory, inde
         assert len(s.scalars(select(Message).where(Message.conversation_id == conv)).all()) == 2
 
 
+async def test_a_consumer_leaving_at_the_failure_still_finds_the_fallback_stored(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    # an agent's takeover can cancel the turn just as the model fails: the reply must not stay "streaming"
+    dialogue = make_dialogue(factory, index, encoder, ScriptedBackend(first_product_reply, fail=True))
+    conv = new_conversation(factory)
+    turn = dialogue.run_turn(conversation_id=conv, text="bluetooth speaker")
+    async for event in turn:
+        if isinstance(event, ReplyFailed):
+            break
+    await turn.aclose()
+    with factory() as s:
+        reply = s.scalars(select(Message).where(Message.role == Role.ASSISTANT)).one()
+    assert reply.meta["status"] == "fallback" and "human" in reply.text
+
+
 async def test_consumer_leaving_cancels_generation(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedBackend(lambda _: "word, " * 50, delay_s=0.01)
     dialogue = make_dialogue(factory, index, encoder, llm)
