@@ -51,12 +51,21 @@ class Gauge:
         text = (await self.client.get("/metrics")).text
         return sum(float(v) for v in RUNNING.findall(text))
 
-    async def until_idle(self, limit_s: float = 5) -> float:
-        """Seconds until vLLM runs no request (gives up after ``limit_s``)."""
+    async def until_idle(self, limit_s: float = 10) -> float:
+        """Seconds after the call that vLLM was last seen running a request (0.0 if never).
+
+        The time a read was sent is what counts, not when its answer came back: a front end
+        starved for seconds delays the answer, not the abort it reports.
+        """
         started = time.monotonic()
-        while await self.read() > 0 and time.monotonic() - started < limit_s:
+        last_running = 0.0
+        while time.monotonic() - started < limit_s:
+            sent = time.monotonic() - started
+            if await self.read() == 0:
+                return last_running
+            last_running = sent
             await asyncio.sleep(0.05)
-        return time.monotonic() - started
+        return last_running
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -126,6 +135,20 @@ MAX_TOKENS = 1024  # the most a reply may have
 TRIALS, ATTEMPTS = 20, 30
 
 
+def aborted_promptly(seconds: list[float]) -> bool:
+    """All trials ran, 19 of 20 were seen stopped within 2 s, and none ran on past 5 s.
+
+    An abort that never happens leaves the request running for the rest of its reply
+    (about 15 s, seen at until_idle's 10 s limit). One trial may be a stalled machine's:
+    a 2-core CI machine has held a stream's tokens for 8 s.
+    """
+    ordered = sorted(seconds)
+    return len(ordered) == TRIALS and ordered[-2] <= 2.0 and ordered[-1] <= 5.0
+# Deadlines are not under test here (tests/e2e/test_model_faults.py has them): a CI machine once stalled a
+# stream for 8 s, the default token gap, and the trial became a fallback instead of an abort.
+PATIENT = {"first_token_timeout_s": 60.0, "token_gap_timeout_s": 60.0}
+
+
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_disconnecting_mid_stream_aborts_the_vllm_request(
@@ -133,7 +156,7 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
 ) -> None:
     # signals off: a classifier's routing (a policy opening, then a short reply) is not under test here
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=MAX_TOKENS,
-                             messages_per_s=100.0, signals=False)
+                             messages_per_s=100.0, signals=False, **PATIENT)
     aborted_in: list[float] = []
     gauge = Gauge(vllm_url)
     with stall_report("disconnect"), serve(create_app(settings)) as base:
@@ -148,7 +171,7 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
             if len(aborted_in) == TRIALS:
                 break
     await gauge.aclose()
-    assert len(aborted_in) == TRIALS and all(t <= 2.0 for t in aborted_in), aborted_in
+    assert aborted_promptly(aborted_in), sorted(aborted_in)
 
 
 @pytest.mark.vllm
@@ -159,7 +182,7 @@ async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
     with factory() as session, session.begin():
         add_agent(session, name="ana", password="ana-pass")
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=MAX_TOKENS,
-                             messages_per_s=100.0, signals=False)
+                             messages_per_s=100.0, signals=False, **PATIENT)
     aborted_in: list[float] = []
     gauge = Gauge(vllm_url)
     with stall_report("takeover"), serve(create_app(settings)) as base:
@@ -185,4 +208,4 @@ async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
                 break
         await ana.close()
     await gauge.aclose()
-    assert len(aborted_in) == TRIALS and all(t <= 2.0 for t in aborted_in), aborted_in
+    assert aborted_promptly(aborted_in), sorted(aborted_in)
