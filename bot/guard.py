@@ -78,6 +78,7 @@ HOLES = re.compile(
     r"|\b(?:for|at|is|are|costs?|of|from|only|just|priced|under|to|code|email|call)\s+[.,;:!?)]"  # a slot left
     r"|\s[.,;:!?](?!\w)|[,;:]\s*[.!?]|(?<=\S) {2,}(?=\S)|^\s*[,;:.]", re.IGNORECASE | re.MULTILINE)
 MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
+OPEN_WINDOW = 600  # how long an unclosed "<" or "![" may hold text back, waiting to close
 
 
 def holes(text: str) -> list[str]:
@@ -131,8 +132,8 @@ class StreamGuard:
         while (cut := self._clause_end(self._pending)) is not None:
             clause, self._pending = self._pending[:cut], self._pending[cut:]
             out.append(self._clause(clause))
-        if len(self._pending) > MAX_HELD and not self._unclosed(self._pending):
-            space = self._pending.rfind(" ", 0, len(self._pending) - 40)
+        if len(self._pending) > MAX_HELD:  # let out in parts, up to markup that may still close
+            space = self._pending.rfind(" ", 0, min(self._open_markup(self._pending), len(self._pending) - 40))
             if space > 0:
                 part, self._pending = self._pending[:space], self._pending[space:]
                 out.append(self._clause(part, final=False))
@@ -165,10 +166,15 @@ class StreamGuard:
         spans = [m.span() for m in MARKUP.finditer(text)]
         return [m for m in OPENER.finditer(text) if not any(s <= m.start() < e for s, e in spans)]
 
+    def _open_markup(self, text: str) -> int:
+        """Where the oldest opener that may still close starts (``len(text)`` if none). One left open for
+        OPEN_WINDOW characters is not markup, and holds nothing back."""
+        opened = [m.start() for m in self._unclosed(text) if len(text) - m.start() < OPEN_WINDOW]
+        return opened[0] if opened else len(text)
+
     def _clause_end(self, text: str) -> int | None:
         """Where the first complete clause of ``text`` ends (after its separator), or None."""
-        opened = [m.start() for m in self._unclosed(text) if len(text) - m.start() < 600]
-        limit = opened[0] if opened else len(text)
+        limit = self._open_markup(text)
         tags = [m.span() for m in MARKUP.finditer(text)]
         for m in CLAUSE_END.finditer(text, 0, limit):
             if any(s <= m.start() < e for s, e in tags):

@@ -60,10 +60,17 @@ def order_grounding(session: Session, *, user_id: int, number: str | None) -> Gr
     query = select(Order).where(Order.user_id == user_id)
     order = session.scalar(query.where(Order.number == number) if number else
                            query.order_by(Order.created_at.desc()).limit(1))
-    if order is None:
-        what = f"order {number}" if number else "an order"
-        return Grounding(f"No {what} was found on this shopper's account.",
-                         f"I can't find {what} on your account. ")
+    return no_order(number) if order is None else order_facts(order)
+
+
+def no_order(number: str | None) -> Grounding:
+    what = f"order {number}" if number else "an order"
+    return Grounding(f"No {'order ' + number if number else 'order'} was found on this shopper's account.",
+                     f"I can't find {what} on your account. ")
+
+
+def order_facts(order: Order) -> Grounding:
+    """An order's facts for the prompt, and the reply's opening with its real status."""
     items = ", ".join(f"{i.get('qty', 1)} x {i.get('title', i.get('sku'))}" for i in order.items)
     facts = (f"Order {order.number}: status {order.status}; placed {order.created_at:%Y-%m-%d}; "
              f"last update {order.updated_at:%Y-%m-%d}; items: {items}; total {order.total:.2f}.")

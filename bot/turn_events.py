@@ -97,6 +97,17 @@ class ReplyMeta:
         return cls(**{k: v for k, v in meta.items() if k in known})
 
 
+SHOPPER_META = ("model", "adapter", "route", "status", "partial", "finish_reason", "tokens", "latency_ms")
+"""What a shopper's client is told about a reply. The rest (the prompt and its profile, the churn and
+sentiment signals, the policy decision, the guard's cuts, errors, raw partial text) is for the
+agent console and the logs."""
+
+
+def shopper_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The shopper-safe part of a stored reply's ``meta``."""
+    return {k: meta[k] for k in SHOPPER_META if k in meta} if meta else {}
+
+
 def product_card(p: ProductDoc) -> dict[str, Any]:
     """What the widget needs to draw a product card."""
     return {

@@ -155,7 +155,8 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def catalog_export(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore, saved_index: Path,
                    encoder: Encoder) -> Path:
-    """A small export of catalog-grounded dialogs about the demo store (a quarter held out)."""
+    """A small export of catalog-grounded dialogs about the demo store (held out: a quarter of the products, a
+    category and a fifth of the phrasings, so a little under half)."""
     from collections import Counter
 
     from finetune.catalog_dialogs import catalog_examples
@@ -164,7 +165,7 @@ def catalog_export(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoSto
 
     out = tmp_path_factory.mktemp("export")
     search = ProductSearch(ProductIndex.load(saved_index), encoder)
-    examples = catalog_examples(search, demo_store.products, n=64, store_name="Aisle Demo Store", progress=False)
+    examples = catalog_examples(search, demo_store.products, n=96, store_name="Aisle Demo Store", progress=False)
     write_export(out, examples, ExportArgs(out_dir=out, holdout=0.25), skipped=Counter(), pii=Counter())
     return out
 
@@ -177,6 +178,28 @@ def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, catalog_export: Path)
     return main(LoraArgs(data_dir=catalog_export, out_dir=tmp_path_factory.mktemp("adapters"), base_model=MODEL_DIR,
                          name="tiny-grounding", max_steps=6, batch_size=4, eval_examples=8, lr=1e-3),
                 say=lambda _: None)
+
+
+@pytest.fixture
+def aisle_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[Path]:
+    """AISLE_HOME and AISLE_DATABASE_URL for the CLI; settings rebuilt around the test."""
+    from bot.config import get_settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AISLE_HOME", str(home))
+    monkeypatch.setenv("AISLE_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def stored_meta(factory: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """The full ``meta`` stored with a ``message.completed`` frame's reply (the shopper's frame carries only
+    bot.turn_events.SHOPPER_META)."""
+    from bot.models import Message
+
+    with factory() as s:
+        return s.get_one(Message, frame["id"]).meta  # type: ignore[no-any-return]
 
 
 def make_settings(home: Path, db_url: str, saved_index: Path, **overrides: object) -> Settings:

@@ -57,7 +57,8 @@ async def healthz(state: StateDep) -> JSONResponse:
         "sockets": state.connections.open_sockets,
         "database": {"ok": db_ok, "backend": state.engine.url.get_backend_name()},
         "index": {"ok": index_ok, "products": len(state.index)},
-        "llm": {"ok": llm_ok, "backend": state.llm.name, "model": state.llm.model_name},
+        "llm": {"ok": llm_ok, "backend": state.llm.name, "model": state.llm.model_name,
+                "deadlines": state.deadlines()},  # first token, token gap, and the probe they rest on
         "adapter": state.adapters.status(),
     }
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

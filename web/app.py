@@ -101,7 +101,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                 connections=Connections(settings.sockets_per_ip, settings.sessions_per_ip_per_min,
                                         settings.session_burst_per_ip),
                 agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
-                adapters=switch,
+                adapters=switch, deadlines=built.deadlines_now,
             )
             log.info("aisle ready: %d products, backend %s, adapter %s", len(index), built.backend.name,
                      switch.current or "none (base model)")

@@ -24,6 +24,7 @@ from bot.dialogue import (
     product_card,
 )
 from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
+from bot.turn_events import shopper_meta
 from web.auth import TokenError
 from web.connections import Outbox, SlowReader
 from web.limits import TokenBucket, origin_allowed
@@ -55,8 +56,10 @@ def created_frame(msg: Message) -> MessageCreated:
     return MessageCreated(id=msg.id, seq=msg.seq, role=msg.role.value, text=msg.text, client_id=msg.client_id)
 
 
-def completed_frame(msg: Message, products: list[dict[str, Any]]) -> MessageCompleted:
-    return MessageCompleted(id=msg.id, seq=msg.seq, text=msg.text, products=products, meta=msg.meta)
+def completed_frame(msg: Message, products: list[dict[str, Any]], *, full: bool = False) -> MessageCompleted:
+    """A finished reply: with its full ``meta`` for agent consoles, else only the shopper's part of it."""
+    meta = (msg.meta or {}) if full else shopper_meta(msg.meta)
+    return MessageCompleted(id=msg.id, seq=msg.seq, text=msg.text, products=products, meta=meta)
 
 
 class ChatConnection:
@@ -137,8 +140,8 @@ class ChatConnection:
                         log.warning("turn failed in conversation %s: %s", self.conversation_id, detail)
                         await self.error(code, "The assistant is unavailable; here is what we found.")
                     case ReplyCompleted(message=msg, products=products):
-                        await self.send(done := completed_frame(msg, products))
-                        await self.state.hub.publish(self.conversation_id, done)
+                        await self.send(completed_frame(msg, products))
+                        await self.state.hub.publish(self.conversation_id, completed_frame(msg, products, full=True))
         finally:
             await turn.aclose()
 

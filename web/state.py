@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -30,3 +31,4 @@ class AppState:
     agent_signer: AgentTokenSigner
     adapters: AdapterSwitch
     hub: Hub = field(default_factory=Hub)
+    deadlines: Callable[[], dict[str, float | None] | None] = lambda: None  # the LLM's, for /healthz

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,6 +25,11 @@ class BuiltBackend:
     backend: LLMBackend
     managed: ManagedVLLM | None = None
     serving: str | None = None
+    deadlines: list[Deadlines] = field(default_factory=list)  # one per server connected to, newest last
+
+    def deadlines_now(self) -> dict[str, float | None] | None:
+        """The deadlines the newest server's replies are held to (None: a backend without deadlines)."""
+        return self.deadlines[-1].as_meta() if self.deadlines else None
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -90,7 +95,7 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
                                 first_token_deadline_s=first)
 
     if settings.vllm_url:
-        return BuiltBackend(resilient(connect(settings.vllm_url)), serving=settings.served_adapter)
+        return BuiltBackend(resilient(connect(settings.vllm_url)), serving=settings.served_adapter, deadlines=deadlines)
     if settings.merged_adapters:
         from bot.llm.swap import SwappingVLLM
         from bot.model_store import merge_adapter
@@ -100,9 +105,10 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
 
         swapping = SwappingVLLM(managed_config(settings), connect=connect, merge=merge, port_for=free_port)
         swapping.start(live)
-        return BuiltBackend(resilient(swapping), serving=swapping.adapter)
+        return BuiltBackend(resilient(swapping), serving=swapping.adapter, deadlines=deadlines)
     managed = ManagedVLLM(managed_config(settings))
-    return BuiltBackend(resilient(connect(managed.start())), managed, serving=settings.served_adapter)
+    return BuiltBackend(resilient(connect(managed.start())), managed, serving=settings.served_adapter,
+                        deadlines=deadlines)
 
 
 def calibrate(settings: Settings, url: str, model: str) -> Deadlines:

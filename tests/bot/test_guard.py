@@ -108,6 +108,18 @@ def test_a_long_clause_is_let_out_in_parts() -> None:
     assert guard.finish() and guard.text == "word " * 100
 
 
+def test_markup_that_never_closes_holds_text_back_only_for_a_while() -> None:
+    guard = StreamGuard(PRODUCTS)
+    shown = guard.feed("so I can pick up <b" + " and more" * 40)
+    assert shown == "so I can pick up"  # the tag may still close: nothing from it on goes out
+    shown += guard.feed(" and more" * 40)  # far past the window the opener is text, and parts flow again
+    assert len(shown) > 300 and "<b" in shown, shown
+    guard = StreamGuard(PRODUCTS)
+    shown = guard.feed("word " * 60 + "<b" + " and more" * 10)  # before an opener, a long clause still goes out
+    assert shown.startswith("word word") and "<b" not in shown
+    assert "<b" not in guard.finish() + guard.text  # closed by the end: an unclosed opener is dropped
+
+
 def test_a_price_in_the_wrong_currency_is_corrected() -> None:
     mug = ProductDoc(sku="22712", title="Card Dolly Girl", category="Stationery", price=0.42, currency="GBP", stock=9)
     guard = StreamGuard([mug])

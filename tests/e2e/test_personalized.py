@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.db import make_engine, session_factory
 from bot.models import Message, Product, Role
 from tests.bot.personas import PERSONAS, add_personas
-from tests.conftest import make_settings, serve
+from tests.conftest import make_settings, serve, stored_meta
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
 
@@ -39,7 +39,7 @@ async def test_two_shoppers_get_their_own_products_and_the_same_facts(
         rec, _ = replies[name]
         cards = rec["products"]
         assert sum(c["category"] == category for c in cards) >= 3, (name, [c["category"] for c in cards])
-        assert category.lower() in rec["meta"]["profile"]
+        assert category.lower() in stored_meta(factory, rec)["profile"]
     assert {c["sku"] for c in replies["runner"][0]["products"]} != {c["sku"] for c in replies["cook"][0]["products"]}
 
     facts = [(r[1]["products"][0]["sku"], r[1]["products"][0]["price"]) for r in replies.values()]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.models import Conversation, Message, Order, Role, User
 from bot.policy import HANDOFF_OFFER
-from tests.conftest import make_settings, serve
+from tests.conftest import make_settings, serve, stored_meta
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
 
@@ -32,9 +32,10 @@ async def test_two_angry_messages_offer_a_human_and_flag_the_conversation(
         second = (await ask(ws, ANGRY[1], "a-2"))[-1]
         await ws.close()
 
-    assert first["meta"]["signals"]["sentiment"]["label"] == "negative", first["meta"]["signals"]
-    assert not first["meta"]["policy"]["handoff"] and HANDOFF_OFFER not in first["text"]
-    assert second["meta"]["policy"]["handoff"] and second["meta"]["policy"]["rule"] == "negative_streak"
+    first_meta, second_meta = stored_meta(factory, first), stored_meta(factory, second)
+    assert first_meta["signals"]["sentiment"]["label"] == "negative", first_meta["signals"]
+    assert not first_meta["policy"]["handoff"] and HANDOFF_OFFER not in first["text"]
+    assert second_meta["policy"]["handoff"] and second_meta["policy"]["rule"] == "negative_streak"
     assert second["text"].startswith(HANDOFF_OFFER.strip())
     with factory() as s:
         conv = s.get_one(Conversation, ready["conversation_id"])

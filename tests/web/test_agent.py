@@ -108,6 +108,8 @@ async def test_takeover_stops_the_reply_and_the_agent_answers_until_release(
         assert left["agent"] == "ana"
         frames = await ask(shopper, "thanks, and gloves?", "s-3", timeout=60)  # the assistant is back
         assert frames[-1]["meta"]["status"] == "completed" and len(llm.requests) == 2
+        relayed, _ = await recv_until(ana, "message.completed", 10)  # the console gets the reply's whole record
+        assert relayed["id"] == frames[-1]["id"] and relayed["meta"]["prompt"] and "prompt" not in frames[-1]["meta"]
 
         again, _ = await open_chat(base, "taken-over")  # a reload sees the whole story
         await again.send(json.dumps({"type": "resume", "last_seq": 0}))

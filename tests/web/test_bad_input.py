@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from bot.db import make_engine, session_factory
 from bot.models import Message, Role
+from bot.turn_events import SHOPPER_META
 from tests.conftest import free_port, make_settings, serve
 from tests.web.wsclient import ask, open_chat, recv, ws_url
 from web.app import create_app
@@ -69,6 +70,9 @@ async def test_vllm_down_gives_error_and_fallback_and_keeps_the_message(
     with serve(create_app(settings)) as base:
         health = httpx.get(f"{base}/healthz")
         assert health.status_code == 503 and health.json()["llm"]["ok"] is False
+        deadlines = health.json()["llm"]["deadlines"]  # no probe answered: the configured ones stand
+        assert deadlines == {"first_token_s": settings.first_token_timeout_s,
+                             "token_gap_s": settings.token_gap_timeout_s, "probe_s": None}
         ws, ready = await open_chat(base, "no-model")
         frames = await ask(ws, "hiking boots under $150", "down-1", timeout=15)
         await ws.close()
@@ -80,6 +84,9 @@ async def test_vllm_down_gives_error_and_fallback_and_keeps_the_message(
     assert done["meta"]["status"] == "fallback"
     rows = messages(db_url, ready["conversation_id"])
     assert [(m.role, m.client_id) for m in rows] == [(Role.SHOPPER, "down-1"), (Role.ASSISTANT, None)]
+    stored = rows[1].meta
+    assert stored["error"] and stored["prompt"] and stored["signals"]  # kept for the console and the logs
+    assert set(done["meta"]) <= set(SHOPPER_META) and done["meta"]["model"] == stored["model"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
