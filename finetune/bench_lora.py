@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune.lora import BOOTSTRAP_LR, BOOTSTRAP_STEPS
+
 
 async def _speed(url: str, model: str, examples: list[Any], concurrency: int) -> dict[str, float]:
     """Time to first token (p50) and aggregate tokens/s for ``concurrency`` requests of 64 tokens at once."""
@@ -99,8 +101,9 @@ def serving_costs(settings: Any, adapter: Path, examples: list[Any]) -> dict[str
 class LoraBenchArgs:
     json_out: Path = field(metadata={"help": "Where to write the figures."})
     data_dir: Path = field(metadata={"help": "The shared datasets folder (Online Retail)."})
-    steps: int = field(default=120, metadata={"help": "LoRA training steps."})
-    lr: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
+    steps: int = field(default=BOOTSTRAP_STEPS, metadata={"help": "LoRA training steps."})
+    lr: float = field(default=BOOTSTRAP_LR, metadata={"help": "Peak learning rate."})
+    top_layers: int = field(default=15, metadata={"help": "LoRA on the last N decoder layers (0 = all)."})
     catalog_examples: int = field(default=800, metadata={"help": "Catalog-grounded dialogs in the export."})
     eval_examples: int = field(default=120, metadata={"help": "Held-out prompts per dataset."})
     serving: bool = field(default=True, metadata={"help": "Also measure what serving the adapter costs."})
@@ -135,7 +138,8 @@ def main(args: LoraBenchArgs) -> int:
                            catalog_n=args.catalog_examples)
     adapter = jobs.train(settings, factory, LoraArgs(data_dir=export_dir, out_dir=settings.adapters_path,
                                                      base_model=settings.generator_path, name=f"bench-{stamp}",
-                                                     max_steps=args.steps, lr=args.lr))
+                                                     max_steps=args.steps, lr=args.lr,
+                                                     top_layers=args.top_layers))
     trained = json.loads((adapter / "train.json").read_text())
     retail = import_catalog(args.data_dir / "online_retail" / "transactions_until_2011-09-09.csv.gz").products
     datasets = {

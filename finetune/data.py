@@ -202,7 +202,7 @@ def write_export(out_dir: Path, examples: Iterable[Example], args: ExportArgs, *
     train: list[Example] = []
     held: list[Example] = []
     for ex in examples:
-        (held if held_out(ex.group, args.holdout, args.seed) else train).append(ex)
+        (held if ex.holdout or held_out(ex.group, args.holdout, args.seed) else train).append(ex)
     if not train:
         reasons = ", ".join(f"{k} {v}" for k, v in skipped.most_common()) or "no conversations"
         raise ExportError(f"nothing to train on: 0 training examples ({len(held)} held out); skipped: {reasons}")
@@ -215,6 +215,9 @@ def write_export(out_dir: Path, examples: Iterable[Example], args: ExportArgs, *
         "examples": counts,
         "sources": {name: dict(Counter(ex.source for ex in rows)) for name, rows in (("train", train),
                                                                                     ("eval", held))},
+        "kinds": {name: dict(Counter((ex.kind or ex.route).split("+")[0].split(".")[0] for ex in rows)) for name, rows in (("train", train),
+                                                                                            ("eval", held))},
+        "held_out_by": dict(Counter(ex.holdout or "group" for ex in held)),
         "groups": {"train": sorted({ex.group for ex in train}), "eval": sorted({ex.group for ex in held})},
         "skipped": dict(skipped),
         "pii_replaced": dict(pii),

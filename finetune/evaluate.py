@@ -28,7 +28,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ def _quotes_price(reply: str, p: ProductDoc) -> bool:
 def guard_for(ex: Example) -> StreamGuard:
     """The serving guard over an example's facts: its products, the shopper's words, the configured text."""
     return StreamGuard(ex.products(), allowed_text=f"{ex.facts or ''} {ex.question} {ex.prefix}",
-                       policy_text=f"{ex.facts or ''} {ex.prefix}")
+                       policy_text=f"{ex.facts or ''} {ex.prefix} {ex.offer}")
 
 
 def judge(reply: str, ex: Example) -> Verdict:
@@ -97,24 +97,53 @@ def guarded(reply: str, ex: Example) -> str:
     return guard.feed(reply) + guard.finish()
 
 
-def _shares(verdicts: Sequence[Verdict]) -> dict[str, float]:
+SERVICE_KINDS = frozenset({"order", "policy", "upset", "discount", "injection", "language", "human"})
+"""Bootstrap turns that are not product questions: they count in every figure but the grounded rate."""
+
+
+def kind_of(ex: Example) -> str:
+    """The example's turn kind in one word: 'budget', 'compare', 'order', 'injection'... ('logged' for logs)."""
+    return ex.kind.split("+")[0].split(".")[0] if ex.kind else "logged"
+
+
+def asks_for_products(ex: Example) -> bool:
+    return kind_of(ex) not in SERVICE_KINDS and ex.route == "product"
+
+
+def _shares(verdicts: Sequence[Verdict], examples: Sequence[Example]) -> dict[str, float]:
     n = max(len(verdicts), 1)
-    return {"grounded_rate": round(sum(v.grounded for v in verdicts) / n, 4),
-            "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
+    asked = [v for v, ex in zip(verdicts, examples, strict=True) if asks_for_products(ex)]
+    grounded = {"grounded_rate": round(sum(v.grounded for v in asked) / len(asked), 4)} if asked else {}
+    return {**grounded, "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
             "constraint_violation_rate": round(sum(v.over_budget for v in verdicts) / n, 4),
             "broken_text_rate": round(sum(v.broken for v in verdicts) / n, 4)}
 
 
 def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
-    """Each figure on the model's raw text, and again (``after_guard``) on what the guard lets through."""
+    """Each figure on the model's raw text, and again (``after_guard``) on what the guard lets through.
+
+    The grounded rate counts product questions only (an order or an injection turn has no product to
+    name); ``by_kind`` breaks the raw figures down by turn kind, with how often each kind named a product, and
+    ``by_holdout`` by why the example was held out: an unseen ``product`` (or conversation), a ``category``
+    never trained on, or a ``phrasing`` never trained on.
+    """
     pairs = list(zip(replies, examples, strict=True))
     raw = [judge(r, ex) for r, ex in pairs]
     after = [judge(guarded(r, ex), ex) for r, ex in pairs]
     n = max(len(raw), 1)
-    return {"examples": len(raw), **_shares(raw),
-            "named_product_rate": round(sum(v.named for v in raw) / n, 4),
-            "problems": sum(len(v.problems) for v in raw),
-            "after_guard": _shares(after)}
+    def breakdown(key: Callable[[Example], str]) -> dict[str, dict[str, float]]:
+        out = {}
+        for value in sorted({key(ex) for ex in examples}):
+            picked = [(v, ex) for v, ex in zip(raw, examples, strict=True) if key(ex) == value]
+            verdicts, exs = [v for v, _ in picked], [ex for _, ex in picked]
+            out[value] = {"examples": len(picked), **_shares(verdicts, exs),
+                          "named_product_rate": round(sum(v.named for v in verdicts) / len(picked), 4)}
+        return out
+
+    return {"examples": len(raw), "product_questions": sum(asks_for_products(ex) for ex in examples),
+            **_shares(raw, examples), "named_product_rate": round(sum(v.named for v in raw) / n, 4),
+            "problems": sum(len(v.problems) for v in raw), "after_guard": _shares(after, examples),
+            "by_kind": breakdown(kind_of), "by_holdout": breakdown(lambda ex: ex.holdout or "product")}
 
 
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +41,9 @@ class Example:
     catalog: list[dict[str, Any]] = field(default_factory=list)
     facts: str | None = None
     route: str = "product"
+    kind: str = field(default="", metadata={"help": "The bootstrap turn kind (find, compare, order, injection...)."})
+    holdout: str = field(default="", metadata={
+        "help": "Why the example is evaluation-only whatever its group's hash (a held-out phrasing or category)."})
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -52,6 +56,12 @@ class Example:
     @property
     def question(self) -> str:
         return self.messages[-1]["content"]
+
+    @property
+    def offer(self) -> str:
+        """The store offer the prompt carried (``<store_offer>``), or ''."""
+        m = re.search(r"<store_offer>\n(.*?)\n</store_offer>", self.messages[0].get("content", ""), re.S)
+        return m.group(1) if m else ""
 
     def products(self) -> list[ProductDoc]:
         return [ProductDoc(sku=p["sku"], title=p["title"], category=p.get("category", ""), price=float(p["price"]),

@@ -22,7 +22,7 @@ from bot.llm.base import LLMBackend
 from finetune.data import ExportArgs, export_dialogs
 from finetune.evaluate import EvalArgs, better, compare, write_report
 from finetune.examples import Example, read_examples
-from finetune.lora import LoraArgs
+from finetune.lora import BOOTSTRAP_EXAMPLES, BOOTSTRAP_LR, BOOTSTRAP_STEPS, LoraArgs
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
 
@@ -61,13 +61,14 @@ def catalog_search(products: Sequence[ProductDoc]) -> ProductSearch:
 def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs, *, catalog_n: int,
            seed: int = 0, say: Say = _say) -> dict[str, Any]:
     """Logged dialogs plus ``catalog_n`` catalog-grounded ones from the store's own catalog."""
-    from finetune.catalog_dialogs import catalog_examples
+    from finetune.bootstrap_dialogs import bootstrap_examples
+    from finetune.service_dialogs import Voice
 
     extra: list[Example] = []
     if catalog_n:
         search, products = store_search(settings, factory)
-        extra = catalog_examples(search, products, n=catalog_n, store_name=settings.store_name,
-                                 k=settings.retrieve_k, seed=seed)
+        voice = Voice(settings.store_name, settings.policies, settings.retention_offer or None)
+        extra = bootstrap_examples(search, products, n=catalog_n, voice=voice, k=settings.retrieve_k, seed=seed)
     return export_dialogs(factory, args, extra=extra, say=say)
 
 
@@ -180,8 +181,8 @@ def dataset_examples(products: Sequence[ProductDoc], *, n: int, store_name: str,
                             other_currency_share=0.0)  # asked as that catalog prices its products
 
 
-def bootstrap(settings: Settings, factory: sessionmaker[Session], *, steps: int, catalog_n: int, eval_limit: int,
-              lr: float = 1e-3, say: Say = _say) -> str | None:
+def bootstrap(settings: Settings, factory: sessionmaker[Session], *, eval_limit: int, steps: int = BOOTSTRAP_STEPS,
+              catalog_n: int = BOOTSTRAP_EXAMPLES, lr: float = BOOTSTRAP_LR, say: Say = _say) -> str | None:
     """A store's first adapter: export, train, evaluate, and promote it if it beats the base model.
 
     Does nothing when the registry already has an adapter (a retired one stays retired). Returns the
@@ -204,7 +205,8 @@ def bootstrap(settings: Settings, factory: sessionmaker[Session], *, steps: int,
            say=say)
     name = f"grounding-{stamp}"
     train(settings, factory, LoraArgs(data_dir=data, out_dir=settings.adapters_path,
-                                      base_model=settings.generator_path, name=name, max_steps=steps, lr=lr),
+                                      base_model=settings.generator_path, name=name, max_steps=steps, lr=lr,
+                                      eval_examples=24),
           say=say)
     try:
         asyncio.run(evaluate(settings, factory, name=name, datasets={"held-out": held_out_examples(data, eval_limit)},

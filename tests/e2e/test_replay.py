@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SHARED, make_settings, serve
+from tests.conftest import SHARED, make_settings, serve, stored_meta
 from tests.web.wsclient import ask, open_chat
 
 CONCURRENCY = 8
@@ -49,7 +49,7 @@ async def test_every_replayed_customer_turn_gets_a_reply(
                 done = frames[-1]
                 assert done["text"] and done["meta"]["status"] in ("completed", "fallback"), frames[-3:]
                 statuses[done["meta"]["status"]] += 1
-                mood = done["meta"]["signals"]["sentiment"]
+                mood = stored_meta(factory, done)["signals"]["sentiment"]
                 assert mood["label"] in ("negative", "neutral", "positive") and 0 <= mood["negative"] <= 1
                 labels[mood["label"]] += 1
             await ws.close()

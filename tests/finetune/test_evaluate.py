@@ -129,11 +129,14 @@ def test_some_dialogs_list_another_currency_and_their_replies_say_it(generated: 
 
 
 def test_no_training_reply_is_about_a_held_out_product(generated: list[Example], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Written as the export writes them: every question about one product, follow-ups too, lands on one side."""
+    """Written as the export writes them: every question about one product, follow-ups too, lands on one side
+    (a held-out phrasing goes to evaluation whatever its product)."""
     write_export(tmp_path, generated, ExportArgs(out_dir=tmp_path, holdout=0.2), skipped=Counter(), pii=Counter())
     train, held = (list(read_examples(tmp_path / f"{name}.jsonl")) for name in ("train", "eval"))
     assert len(train) + len(held) == len(generated) and held and train
-    asked = {name: Counter(ex.group for ex in rows) for name, rows in (("train", train), ("eval", held))}
+    by_product = [ex for ex in held if ex.holdout != "phrasing"]
+    assert any(ex.holdout == "phrasing" for ex in held)
+    asked = {name: Counter(ex.group for ex in rows) for name, rows in (("train", train), ("eval", by_product))}
     assert not asked["train"].keys() & asked["eval"].keys()
     assert any(n > 1 for n in asked["eval"].values())  # a product's several questions stayed together
 
