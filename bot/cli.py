@@ -7,6 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+
+def _given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
+    """Keyword arguments for the options the user gave (``keyword="option_dest"``); the rest keep their defaults."""
+    return {kw: getattr(args, dest) for kw, dest in names.items() if getattr(args, dest) is not None}
 
 
 def _say(text: str) -> None:
@@ -264,8 +270,8 @@ def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
     from finetune.jobs import bootstrap
 
     try:
-        live = bootstrap(get_settings(), _factory(), steps=args.steps, lr=args.lr,
-                         catalog_n=args.catalog_examples, eval_limit=args.limit)
+        live = bootstrap(get_settings(), _factory(), eval_limit=args.limit,
+                         **_given(args, steps="steps", lr="lr", catalog_n="catalog_examples"))
     except (ExportError, LLMUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -318,10 +324,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.name == "chat":
+        from bot.adapters import AdapterError
         from bot.bench.chat import ChatBenchArgs, main
 
-        return main(ChatBenchArgs(sessions=args.sessions, rounds=args.rounds, json_out=args.json,
-                                  max_tokens=args.max_tokens))
+        try:
+            return main(ChatBenchArgs(sessions=args.sessions, rounds=args.rounds, json_out=args.json,
+                                      max_tokens=args.max_tokens, adapter=args.adapter))
+        except AdapterError as exc:
+            _say(f"error: {exc}")
+            return 2
     if args.name == "retrieval":
         from bot.bench.retrieval import RetrievalBenchArgs
         from bot.bench.retrieval import main as retrieval_main
@@ -331,8 +342,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from finetune.bench_lora import LoraBenchArgs
         from finetune.bench_lora import main as lora_main
 
-        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, steps=args.steps, lr=args.lr,
-                                       eval_examples=args.eval_examples, serving=not args.no_serving))
+        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, **_given(args, steps="steps", lr="lr"),
+                                       top_layers=args.top_layers, eval_examples=args.eval_examples,
+                                       serving=not args.no_serving))
     if args.name == "classifier":
         from bot.bench.classifier import ClassifierBenchArgs
         from bot.bench.classifier import main as classifier_main
@@ -441,11 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     boot = finetune.add_parser("bootstrap", help="a store's first adapter: export, lora, evaluate, promote",
                                description="Trains a grounding adapter on the store's catalog (and any logged "
                                            "dialogs) and makes it live if it beats the base model on held-out "
-                                           "prompts. Does nothing once the registry has an adapter. `make run` "
-                                           "runs it in the background on a fresh store.")
-    boot.add_argument("--steps", type=int, default=30, help="LoRA training steps (default 30)")
-    boot.add_argument("--lr", type=float, default=1e-3, help="LoRA peak learning rate (default 1e-3)")
-    boot.add_argument("--catalog-examples", type=int, default=600, metavar="N")
+                                           "prompts. Does nothing once the registry has an adapter. `make install` "
+                                           "runs it on the demo store.")
+    boot.add_argument("--steps", type=int, help="LoRA training steps (default: the bootstrap recipe, 40)")
+    boot.add_argument("--lr", type=float, help="LoRA peak learning rate (default: the bootstrap recipe, 1e-3)")
+    boot.add_argument("--catalog-examples", type=int, metavar="N",
+                      help="bootstrap dialogs to write (default: the bootstrap recipe, 600)")
     boot.add_argument("--limit", type=int, default=40, help="held-out prompts to evaluate on")
     boot.set_defaults(fn=cmd_finetune_bootstrap)
 
@@ -473,11 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sessions", type=int, default=1, help="concurrent chat sessions")
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
     bench.add_argument("--max-tokens", type=int, default=64)
+    bench.add_argument("--adapter", default="live",
+                       help="chat: what the app serves, merged: live (the registry's live adapter), NAME, or base")
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
     bench.add_argument("--data", type=Path, default=SHARED_DATA,
                        help="the shared datasets folder (classifier, lora)")
-    bench.add_argument("--steps", type=int, default=120, help="LoRA training steps (lora)")
-    bench.add_argument("--lr", type=float, default=3e-4, help="LoRA peak learning rate (lora)")
+    bench.add_argument("--steps", type=int, help="LoRA training steps (lora; default as bootstrap)")
+    bench.add_argument("--lr", type=float, help="LoRA peak learning rate (lora; default as bootstrap)")
+    bench.add_argument("--top-layers", type=int, default=15, help="LoRA on the last N layers, 0 = all (lora)")
     bench.add_argument("--eval-examples", type=int, default=120, help="held-out prompts per dataset (lora)")
     bench.add_argument("--no-serving", action="store_true",
                        help="skip the serving-cost servers (lora; they measure vLLM, not the training data)")

@@ -8,6 +8,10 @@ An untimed pass first sends each question once through the app, which gives
 the exact prompt and warms vLLM's prefix cache equally for both sides. The
 two sides never overlap, the side that goes first alternates by round, and
 prompt token counts are compared to prove the prompts match.
+
+By default the app serves the registry's live adapter as the CPU default does, merged into
+the weights of its vLLM (``--adapter``), and a third side sends the same prompts to a second
+vLLM serving the plain base model with LoRA off: what grounding costs the shopper in speed.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ class ChatBenchArgs:
     sessions: int = field(default=1, metadata={"help": "Concurrent sessions per round."})
     rounds: int = field(default=4, metadata={"help": "Rounds per side."})
     max_tokens: int = field(default=64, metadata={"help": "Tokens per reply (same on both sides)."})
+    adapter: str = field(default="live", metadata={
+        "help": "What the app serves: 'live' (the live adapter of AISLE_HOME's registry, the base model when "
+                "there is none), a registered adapter's name, or 'base'."})
 
     def __post_init__(self) -> None:
         if self.sessions < 1 or self.rounds < 1 or self.max_tokens < 1:
@@ -78,8 +85,8 @@ async def _open_session(base: str, shopper: str) -> Any:
     return ws
 
 
-async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, ReplyMeta]:
-    """Send one question on an open socket; time to the first delta and to the completed reply."""
+async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
+    """Send one question on an open socket; time to the first delta and to the completed reply (its frame)."""
     start = time.perf_counter()
     await ws.send(json.dumps({"type": "message.create", "client_id": "b1", "text": question}))
     first = None
@@ -89,21 +96,28 @@ async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, ReplyMeta]:
             first = time.perf_counter()
         if frame["type"] == "message.completed":
             end = time.perf_counter()
-            meta = ReplyMeta.from_json(frame["meta"])
-            if meta.status != "completed":
-                raise RuntimeError(f"reply did not complete: {meta.status} {meta.error}")
-            return Sample(((first or end) - start) * 1000, int(meta.tokens["completion"] or 0),
-                          (end - start) * 1000), meta
+            if (status := frame["meta"].get("status")) != "completed":
+                raise RuntimeError(f"reply did not complete: {status} (see the message's meta in the database)")
+            return Sample(((first or end) - start) * 1000, int(frame["meta"]["tokens"]["completion"] or 0),
+                          (end - start) * 1000), frame
         if frame["type"] == "error":
             raise RuntimeError(f"server error: {frame}")
 
 
-async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, ReplyMeta]:
+async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, dict[str, Any]]:
     ws = await _open_session(base, shopper)
     try:
         return await _aisle_ask(ws, question)
     finally:
         await ws.close()
+
+
+def _stored_meta(factory: Any, message_id: int) -> ReplyMeta:
+    """The reply's whole record (the shopper's frame carries only part of it)."""
+    from bot.models import Message
+
+    with factory() as s:
+        return ReplyMeta.from_json(s.get_one(Message, message_id).meta)
 
 
 async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
@@ -133,15 +147,19 @@ def _rebuild_prompt(question: str, meta: ReplyMeta) -> list[dict[str, str]]:
     return PromptRecord.from_meta(meta.prompt).messages(history=[], text=question)
 
 
-async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any) -> dict[str, Any]:
+async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, settings: Any,
+               base_url: str | None = None) -> dict[str, Any]:
+    """The timed rounds; ``base_url``, when given, is a vLLM serving the plain base model (a third side)."""
     from bot.llm.factory import vllm_config
     from bot.llm.vllm_http import VLLMBackend
 
-    llm = VLLMBackend(vllm_config(settings, vllm_url))
+    backends = {"raw": VLLMBackend(vllm_config(settings, vllm_url))}
+    if base_url:
+        backends["base"] = VLLMBackend(vllm_config(settings, base_url))
     penalty = settings.repetition_penalty
     aisle: list[Sample] = []
-    raw: list[Sample] = []
-    walls = {"aisle": 0.0, "raw": 0.0}
+    raws: dict[str, list[Sample]] = {side: [] for side in backends}
+    walls = dict.fromkeys(("aisle", *backends), 0.0)
     prompt_mismatch = 0
     before_llm: list[float] = []  # server time spent before the request reaches vLLM
     embed_ms: list[float] = []  # of which: query embedding, intent and sentiment (batched)
@@ -151,9 +169,13 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     prompts: dict[str, list[dict[str, str]]] = {}
     prompt_tokens: dict[str, int] = {}
     for n in tqdm(used, desc="discovering prompts", file=sys.stderr):
-        _, meta = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
+        _, frame = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
+        meta = _stored_meta(factory, frame["id"])
         prompts[QUESTIONS[n]] = _rebuild_prompt(QUESTIONS[n], meta)
         prompt_tokens[QUESTIONS[n]] = int(meta.tokens["prompt"] or 0)
+    if "base" in backends:  # the base server's prefix cache is warmed the same way (untimed)
+        for messages in prompts.values():
+            await _raw_one(backends["base"], messages, args.max_tokens, penalty)
 
     async def aisle_side(r: int, questions: list[str]) -> None:
         # sessions open first, untimed, as the raw side's connections are already pooled;
@@ -166,31 +188,37 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets))
         aisle.extend(s for s, _ in results)
-        before_llm.extend(float(m.latency_ms["before_llm"] or 0) for _, m in results)
-        embed_ms.extend(float(m.latency_ms["embed_classify"] or 0) for _, m in results)
+        before_llm.extend(float(f["meta"]["latency_ms"]["before_llm"] or 0) for _, f in results)
+        embed_ms.extend(float(f["meta"]["latency_ms"]["embed_classify"] or 0) for _, f in results)
 
-    async def raw_side(questions: list[str]) -> None:
+    async def raw_side(side: str, questions: list[str]) -> None:
         nonlocal prompt_mismatch
+        llm = backends[side]
         t = time.perf_counter()
         results = await asyncio.gather(*(_raw_one(llm, prompts[q], args.max_tokens, penalty) for q in questions))
-        walls["raw"] += time.perf_counter() - t
-        raw.extend(s for s, _ in results)
+        walls[side] += time.perf_counter() - t
+        raws[side].extend(s for s, _ in results)
         prompt_mismatch += sum(pt != prompt_tokens[q] for (_, pt), q in zip(results, questions, strict=True))
 
+    sides = ["aisle", *backends]
     for r in tqdm(range(args.rounds), desc="bench chat rounds", file=sys.stderr):
         questions = [QUESTIONS[(r * args.sessions + i) % len(QUESTIONS)] for i in range(args.sessions)]
-        if r % 2 == 0:
-            await aisle_side(r, questions)
-            await raw_side(questions)
-        else:
-            await raw_side(questions)
-            await aisle_side(r, questions)
-    await llm.aclose()
+        for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # who goes first turns with the round
+            await (aisle_side(r, questions) if side == "aisle" else raw_side(side, questions))
+    for llm in backends.values():
+        await llm.aclose()
+    raw = raws["raw"]
     a_ttft = percentiles([s.ttft_ms for s in aisle])
     r_ttft = percentiles([s.ttft_ms for s in raw])
     a_tps = sum(s.tokens for s in aisle) / walls["aisle"]
     r_tps = sum(s.tokens for s in raw) / walls["raw"]
-    return {
+    extra: dict[str, Any] = {}
+    if "base" in raws:
+        b_ttft = percentiles([s.ttft_ms for s in raws["base"]])
+        b_tps = sum(s.tokens for s in raws["base"]) / walls["base"]
+        extra = {"base_vllm": {"ttft_ms": {"p50": b_ttft["p50"], "p95": b_ttft["p95"]}, "tokens_per_s": round(b_tps, 1)},
+                 "ratio_vs_base": round(a_tps / b_tps, 3) if b_tps else None}
+    figures = {
         "sessions": args.sessions,
         "rounds": args.rounds,
         "requests": len(aisle),
@@ -204,22 +232,73 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         "throughput_ratio": round(a_tps / r_tps, 3) if r_tps else None,
         "server_before_llm_ms": percentiles(before_llm),
         "server_embed_classify_ms": percentiles(embed_ms),
-        "completion_tokens": {"aisle": sum(s.tokens for s in aisle), "raw": sum(s.tokens for s in raw)},
+        "completion_tokens": {"aisle": sum(s.tokens for s in aisle)} | {
+            side: sum(s.tokens for s in samples) for side, samples in raws.items()},
         "prompt_token_mismatches": prompt_mismatch,
     }
+    return figures | extra
+
+
+def _chosen_adapter(settings: Any, wanted: str) -> tuple[str, Path] | None:
+    """The adapter to serve: the home registry's live one (none: the base model), a named one, or none."""
+    if wanted == "base":
+        return None
+    from bot import adapters
+    from bot.db import make_engine, session_factory
+
+    engine = make_engine(settings.db_url)
+    try:
+        with session_factory(engine)() as s:
+            row = adapters.live(s) if wanted == "live" else adapters.get(s, wanted)
+            return (row.name, Path(row.path)) if row is not None else None
+    finally:
+        engine.dispose()
+
+
+def _start_servers(settings: Any, adapter: tuple[str, Path] | None) -> tuple[list[Any], str, str | None]:
+    """vLLM for the app, on the adapter merged into the weights as the CPU default serves it, and, with an
+    adapter, a second vLLM on the plain base model with LoRA off. Returns the servers and both URLs."""
+    import dataclasses
+
+    from bot.llm.factory import managed_config
+    from bot.llm.managed import ManagedVLLM, free_port
+    from bot.model_store import merge_adapter
+
+    plain = managed_config(settings.model_copy(update={"vllm_port": free_port()}))
+    plain = dataclasses.replace(plain, enable_lora=False, log_path=plain.log_path.with_name("vllm-bench-base.log"))
+    configs = [plain]
+    if adapter is not None:
+        name, source = adapter
+        merged = merge_adapter(settings.generator_path, source, settings.home / "models" / "merged" / name)
+        configs.insert(0, dataclasses.replace(plain, model_dir=merged, served_model_name=name, port=free_port(),
+                                              aliases=(plain.served_model_name,),  # the app asks for the base name
+                                              log_path=plain.log_path.with_name(f"vllm-bench-{name}.log")))
+    servers: list[ManagedVLLM] = []
+    try:
+        for config in configs:
+            print(f"[bench] starting vLLM on {config.served_model_name}", file=sys.stderr)
+            servers.append(ManagedVLLM(config))
+            servers[-1].start()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    urls = [server.config.url for server in servers]
+    return servers, urls[0], urls[1] if len(urls) > 1 else None
 
 
 def main(args: ChatBenchArgs) -> int:
     """Run the benchmark and write its JSON; returns a process exit code."""
     from bot.config import Settings, get_settings
     from bot.db import make_engine, migrate, session_factory
-    from bot.llm.factory import managed_config
-    from bot.llm.managed import ManagedVLLM, free_port
+    from bot.llm.managed import free_port
     from bot.model_store import check_generator
     from bot.store import count_products, load_demo_store
     from retrieval.demo_store import generate
 
     base_settings = get_settings()
+    # what to serve is settled first: an unknown adapter is refused before anything starts
+    adapter = None if base_settings.vllm_url else _chosen_adapter(base_settings, args.adapter)
     model = check_generator(base_settings.generator_path)
     home = base_settings.home / "bench"
     home.mkdir(parents=True, exist_ok=True)
@@ -236,12 +315,14 @@ def main(args: ChatBenchArgs) -> int:
     if empty:
         load_demo_store(factory, generate(7), say=lambda m: print(m, file=sys.stderr))
 
-    managed = None
+    servers: list[Any] = []
+    base_url = None
     vllm_url = base_settings.vllm_url
-    if not vllm_url:
-        managed = ManagedVLLM(managed_config(base_settings.model_copy(update={"vllm_port": free_port()})))
-        print("[bench] starting vLLM", file=sys.stderr)
-        vllm_url = managed.start()
+    if vllm_url:
+        print("[bench] AISLE_VLLM_URL is set: measuring what that server serves (no --adapter, no base side)",
+              file=sys.stderr)
+    else:
+        servers, vllm_url, base_url = _start_servers(base_settings, adapter)
     port = free_port()
     env = dict(os.environ, AISLE_HOME=str(home), AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
                AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
@@ -271,14 +352,15 @@ def main(args: ChatBenchArgs) -> int:
                 raise RuntimeError("the app did not become healthy")
             time.sleep(0.5)
         print(f"[bench] {args.sessions} sessions x {args.rounds} rounds", file=sys.stderr)
-        result = asyncio.run(_run(args, base, vllm_url, factory, settings))
+        result = asyncio.run(_run(args, base, vllm_url, factory, settings, base_url))
     finally:
         app.terminate()
         app.wait(timeout=30)
         log.close()
-        if managed:
-            managed.stop()
+        for server in servers:
+            server.stop()
         engine.dispose()
+    result["adapter"] = adapter[0] if adapter else None
     result["device"] = "cpu" if not os.environ.get("CUDA_VISIBLE_DEVICES") else "gpu"
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2))

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
-from bot.config import get_settings
 from bot.db import make_engine, migrate, session_factory, table_names
 from bot.models import Product
 from bot.store import count_products, load_products, upsert_products
@@ -79,17 +78,6 @@ def test_upsert_keeps_the_last_doc_of_a_repeated_sku(products_db: sessionmaker[S
     assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 0)
     with products_db() as s:
         assert load_products(s) == [ProductDoc(sku="Z", title="New", category="C", price=2.0)]
-
-
-@pytest.fixture
-def aisle_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[Path]:
-    """AISLE_HOME and AISLE_DATABASE_URL for the CLI; settings rebuilt around the test."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("AISLE_HOME", str(home))
-    monkeypatch.setenv("AISLE_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
 
 
 def _db_products(db_url: str) -> dict[str, ProductDoc]:
