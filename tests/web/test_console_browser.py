@@ -43,6 +43,8 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         console.locator("#login-error").filter(has_text="Wrong name or password").wait_for()
         console.fill("#password", "ana-pass")
         console.click("#login button")
+        console.locator("#login").wait_for(state="hidden")  # once in, the form is gone and the desk shows
+        assert console.locator("#desk").is_visible()
         console.locator("#queue li").first.click()  # the one conversation
         console.locator("#transcript .msg.assistant").first.wait_for()
         console.click("#takeover")
