@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     def adapters_path(self) -> Path:
         return self.home / "models" / "adapters"
 
+    def merged_path(self, adapter: str) -> Path:
+        """Where an adapter merged into the base weights is kept (a model directory for a vLLM without LoRA)."""
+        return self.home / "models" / "merged" / adapter
+
     @property
     def classifiers_path(self) -> Path:
         return self.classifier_dir or self.home / "models" / "classifiers"

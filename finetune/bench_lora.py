@@ -71,7 +71,7 @@ def serving_costs(settings: Any, adapter: Path, examples: list[Any]) -> dict[str
     from bot.llm.managed import ManagedVLLM, free_port
     from bot.model_store import merge_adapter
 
-    merged = merge_adapter(settings.generator_path, adapter, settings.home / "models" / "merged" / adapter.name)
+    merged = merge_adapter(settings.generator_path, adapter, settings.merged_path(adapter.name))
     plain = dataclasses.replace(managed_config(settings), port=free_port(), enable_lora=False, aliases=(),
                                 log_path=settings.log_dir / "vllm-bench-lora.log")
     setups = {

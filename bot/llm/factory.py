@@ -101,7 +101,7 @@ def build_backend(settings: Settings, live: tuple[str, Path] | None = None) -> B
         from bot.model_store import merge_adapter
 
         def merge(source: Path, name: str) -> Path:
-            return merge_adapter(settings.generator_path, source, settings.home / "models" / "merged" / name)
+            return merge_adapter(settings.generator_path, source, settings.merged_path(name))
 
         swapping = SwappingVLLM(managed_config(settings), connect=connect, merge=merge, port_for=free_port)
         swapping.start(live)

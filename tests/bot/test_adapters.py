@@ -11,14 +11,7 @@ from bot import adapters
 from bot.adapters import AdapterError, AdapterSwitch
 from bot.llm.scripted import ScriptedBackend
 from bot.models import AdapterStatus
-
-
-def adapter_dir(root: Path, name: str) -> Path:
-    path = root / name
-    path.mkdir()
-    (path / "adapter_config.json").write_text("{}")
-    (path / "adapter_model.safetensors").write_bytes(b"")
-    return path
+from tests.e2e.adapter_support import adapter_dir
 
 
 def add(factory: sessionmaker[Session], root: Path, name: str) -> Path:

@@ -10,15 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.bench.chat import _chosen_adapter
 from bot.cli import main
 from bot.config import get_settings
-from tests.e2e.adapter_support import register
-
-
-def fake_adapter(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    path.mkdir()
-    (path / "adapter_config.json").write_text("{}")
-    (path / "adapter_model.safetensors").write_bytes(b"")
-    return path
+from tests.e2e.adapter_support import adapter_dir, register
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -26,7 +18,7 @@ def test_the_bench_serves_the_live_adapter_a_named_one_or_the_base_model(
         aisle_env: Path, tmp_path: Path, factory: sessionmaker[Session]) -> None:
     settings = get_settings()
     assert _chosen_adapter(settings, "live") is None  # no adapter yet: the base model
-    old, new = fake_adapter(tmp_path, "old"), fake_adapter(tmp_path, "new")
+    old, new = adapter_dir(tmp_path, "old"), adapter_dir(tmp_path, "new")
     register(factory, old, "old")
     register(factory, new, "new")  # promoting "new" retires "old"
     assert _chosen_adapter(settings, "live") == ("new", new)

@@ -15,6 +15,15 @@ from bot import adapters
 QUESTION = "a warm winter jacket under $200"
 
 
+def adapter_dir(root: Path, name: str) -> Path:
+    """An adapter directory with the files the registry checks for (empty weights)."""
+    path = root / name
+    path.mkdir()
+    (path / "adapter_config.json").write_text("{}")
+    (path / "adapter_model.safetensors").write_bytes(b"")
+    return path
+
+
 def register(factory: sessionmaker[Session], path: Path, name: str, promote: bool = True) -> None:
     with factory() as s, s.begin():
         adapters.register(s, name=name, base_model="SmolLM2-135M-Instruct", path=path, manifest={}, metrics={})
