@@ -121,14 +121,15 @@ def _stored_meta(factory: Any, message_id: int) -> ReplyMeta:
 
 
 async def _raw_one(llm: Any, messages: list[dict[str, str]], max_tokens: int,
-                   penalty: float) -> tuple[Sample, int]:
+                   penalty: float, *, exact: bool = False) -> tuple[Sample, int]:
+    """One streamed request straight to vLLM; ``exact`` makes the reply exactly ``max_tokens`` long."""
     from bot.llm.base import Delta, GenerationRequest
 
     start = time.perf_counter()
     first = None
     usage = None
     request = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=0.0,
-                                repetition_penalty=penalty)
+                                repetition_penalty=penalty, min_tokens=max_tokens if exact else 0)
     async for item in llm.stream(request):
         if isinstance(item, Delta):
             first = first or time.perf_counter()
@@ -168,14 +169,19 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     used = sorted({(r * args.sessions + i) % len(QUESTIONS) for r in range(args.rounds) for i in range(args.sessions)})
     prompts: dict[str, list[dict[str, str]]] = {}
     prompt_tokens: dict[str, int] = {}
+    reply_tokens: dict[str, int] = {}  # how long the app's reply to each question is
     for n in tqdm(used, desc="discovering prompts", file=sys.stderr):
-        _, frame = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
+        sample, frame = await _aisle_one(base, f"bench-discover-{n}", QUESTIONS[n])
         meta = _stored_meta(factory, frame["id"])
         prompts[QUESTIONS[n]] = _rebuild_prompt(QUESTIONS[n], meta)
         prompt_tokens[QUESTIONS[n]] = int(meta.tokens["prompt"] or 0)
+        reply_tokens[QUESTIONS[n]] = max(1, sample.tokens)
+    # The base model writes replies of other lengths than the adapter's, and a batch of short replies
+    # is mostly prefill: it is asked for exactly the app's number of tokens per question, so the two
+    # sides do the same work and the ratio is what serving the adapter costs, not what it says.
     if "base" in backends:  # the base server's prefix cache is warmed the same way (untimed)
-        for messages in prompts.values():
-            await _raw_one(backends["base"], messages, args.max_tokens, penalty)
+        for q, messages in prompts.items():
+            await _raw_one(backends["base"], messages, reply_tokens[q], penalty, exact=True)
 
     async def aisle_side(r: int, questions: list[str]) -> None:
         # sessions open first, untimed, as the raw side's connections are already pooled;
@@ -194,8 +200,10 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     async def raw_side(side: str, questions: list[str]) -> None:
         nonlocal prompt_mismatch
         llm = backends[side]
+        exact = side == "base"
         t = time.perf_counter()
-        results = await asyncio.gather(*(_raw_one(llm, prompts[q], args.max_tokens, penalty) for q in questions))
+        results = await asyncio.gather(*(_raw_one(llm, prompts[q], reply_tokens[q] if exact else args.max_tokens,
+                                                  penalty, exact=exact) for q in questions))
         walls[side] += time.perf_counter() - t
         raws[side].extend(s for s, _ in results)
         prompt_mismatch += sum(pt != prompt_tokens[q] for (_, pt), q in zip(results, questions, strict=True))
@@ -216,7 +224,8 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     if "base" in raws:
         b_ttft = percentiles([s.ttft_ms for s in raws["base"]])
         b_tps = sum(s.tokens for s in raws["base"]) / walls["base"]
-        extra = {"base_vllm": {"ttft_ms": {"p50": b_ttft["p50"], "p95": b_ttft["p95"]}, "tokens_per_s": round(b_tps, 1)},
+        extra = {"base_vllm": {"ttft_ms": {"p50": b_ttft["p50"], "p95": b_ttft["p95"]}, "tokens_per_s": round(b_tps, 1),
+                               "reply_tokens": "the app's, per question"},
                  "ratio_vs_base": round(a_tps / b_tps, 3) if b_tps else None}
     figures = {
         "sessions": args.sessions,
@@ -269,7 +278,7 @@ def _start_servers(settings: Any, adapter: tuple[str, Path] | None) -> tuple[lis
     configs = [plain]
     if adapter is not None:
         name, source = adapter
-        merged = merge_adapter(settings.generator_path, source, settings.home / "models" / "merged" / name)
+        merged = merge_adapter(settings.generator_path, source, settings.merged_path(name))
         configs.insert(0, dataclasses.replace(plain, model_dir=merged, served_model_name=name, port=free_port(),
                                               aliases=(plain.served_model_name,),  # the app asks for the base name
                                               log_path=plain.log_path.with_name(f"vllm-bench-{name}.log")))

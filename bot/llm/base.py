@@ -26,12 +26,15 @@ class GenerationRequest:
     repetition_penalty: float = 1.1
     prefix: str = ""  # the reply's opening, written by the server; the model continues it
     stop: tuple[str, ...] = field(default_factory=tuple)
+    min_tokens: int = 0  # no end of sequence before this many tokens (benchmarks that compare equal lengths)
 
     def __post_init__(self) -> None:
         if not self.messages:
             raise ValueError("a generation request needs at least one message")
         if self.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ValueError("min_tokens must be between 0 and max_tokens")
 
 
 @dataclass(frozen=True, slots=True)

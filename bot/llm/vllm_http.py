@@ -80,6 +80,8 @@ class VLLMBackend(LLMBackend):
             payload["stream_interval"] = self.config.stream_interval
         if request.stop:
             payload["stop"] = list(request.stop)
+        if request.min_tokens:
+            payload["min_tokens"] = request.min_tokens
         if request.prefix:
             payload["add_generation_prompt"] = False
             payload["continue_final_message"] = True

@@ -24,6 +24,15 @@ async def test_the_stream_interval_is_asked_for_only_when_it_batches_tokens() ->
         VLLMConfig(base_url="http://127.0.0.1:1", stream_interval=0)
 
 
+async def test_a_minimum_length_is_asked_for_only_when_set_and_never_above_the_maximum() -> None:
+    backend = VLLMBackend(VLLMConfig(base_url="http://127.0.0.1:1"))
+    exact = GenerationRequest(messages=REQUEST.messages, max_tokens=8, min_tokens=8)
+    assert backend._payload(exact)["min_tokens"] == 8 and "min_tokens" not in backend._payload(REQUEST)
+    await backend.aclose()
+    with pytest.raises(ValueError, match="min_tokens"):
+        GenerationRequest(messages=REQUEST.messages, max_tokens=8, min_tokens=9)
+
+
 def test_the_managed_server_runs_below_the_apps_priority_unless_told_otherwise() -> None:
     niced = ManagedVLLMConfig(model_dir=Path("m")).command()
     assert niced[:3] == ["nice", "-n", "10"] and "vllm.entrypoints.openai.api_server" in niced
