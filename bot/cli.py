@@ -268,11 +268,12 @@ def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
     from bot.llm.base import LLMUnavailable
     from finetune.data import ExportError
     from finetune.jobs import bootstrap
+    from finetune.shipped import StaleAdapter
 
     try:
-        live = bootstrap(get_settings(), _factory(), eval_limit=args.limit,
+        live = bootstrap(get_settings(), _factory(), eval_limit=args.limit, ship=args.ship,
                          **_given(args, steps="steps", lr="lr", catalog_n="catalog_examples"))
-    except (ExportError, LLMUnavailable, ValueError) as exc:
+    except (ExportError, LLMUnavailable, StaleAdapter, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
     print(json.dumps({"live": live}))
@@ -451,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(fn=cmd_finetune_evaluate)
 
     boot = finetune.add_parser("bootstrap", help="a store's first adapter: export, lora, evaluate, promote",
-                               description="Trains a grounding adapter on the store's catalog (and any logged "
+                               description="Installs the adapter shipped in finetune/shipped/grounding/ when it "
+                                           "was trained for this store (the demo store), in seconds. Otherwise "
+                                           "trains a grounding adapter on the store's catalog (and any logged "
                                            "dialogs) and makes it live if it beats the base model on held-out "
                                            "prompts. Does nothing once the registry has an adapter. `make install` "
                                            "runs it on the demo store.")
@@ -460,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--catalog-examples", type=int, metavar="N",
                       help="bootstrap dialogs to write (default: the bootstrap recipe, 600)")
     boot.add_argument("--limit", type=int, default=40, help="held-out prompts to evaluate on")
+    boot.add_argument("--ship", action="store_true",
+                      help="train even if the registry has adapters, and write the promoted one with its manifest "
+                           "to finetune/shipped/grounding/ (`make shipped-adapter`: the demo store's default)")
     boot.set_defaults(fn=cmd_finetune_bootstrap)
 
     ads = sub.add_parser("adapters", help="the LoRA adapter registry").add_subparsers(dest="action", required=True)

@@ -182,36 +182,61 @@ def dataset_examples(products: Sequence[ProductDoc], *, n: int, store_name: str,
 
 
 def bootstrap(settings: Settings, factory: sessionmaker[Session], *, eval_limit: int, steps: int = BOOTSTRAP_STEPS,
-              catalog_n: int = BOOTSTRAP_EXAMPLES, lr: float = BOOTSTRAP_LR, say: Say = _say) -> str | None:
-    """A store's first adapter: export, train, evaluate, and promote it if it beats the base model.
+              catalog_n: int = BOOTSTRAP_EXAMPLES, lr: float = BOOTSTRAP_LR, ship: bool = False,
+              say: Say = _say) -> str | None:
+    """A store's first adapter: the shipped one when it was trained for this store, else export, train,
+    evaluate, and promote it if it beats the base model.
 
-    Does nothing when the registry already has an adapter (a retired one stays retired). Returns the
-    name of the adapter that went live, if one did. Evaluation runs on ``AISLE_VLLM_URL`` when it is
-    set (that server needs runtime LoRA), else on a managed server of its own.
+    Does nothing when the registry already has an adapter (a retired one stays retired), unless ``ship``:
+    then it always trains, and writes the adapter it promotes to :data:`finetune.shipped.ADAPTER` with its
+    manifest (the demo store's default adapter). Returns the name of the adapter that went live, if one
+    did. Evaluation runs on ``AISLE_VLLM_URL`` when it is set (that server needs runtime LoRA), else on a
+    managed server of its own.
     """
     import time
 
     from sqlalchemy import select
 
     from bot.models import Adapter
+    from bot.store import load_products
+    from finetune import shipped
 
     with factory() as session:
-        if session.scalar(select(Adapter.name).limit(1)) is not None:
+        if not ship and session.scalar(select(Adapter.name).limit(1)) is not None:
             say("[bootstrap] the registry already has adapters; nothing to do (see `aisle adapters list`)")
             return None
+        products = load_products(session)
+    fingerprint = shipped.fingerprint(settings, products)
+    if ship:
+        if (steps, catalog_n, lr) != (BOOTSTRAP_STEPS, BOOTSTRAP_EXAMPLES, BOOTSTRAP_LR):
+            raise ValueError("--ship trains the shipped recipe: leave out --steps, --lr and --catalog-examples")
+        if fingerprint["catalog"] != shipped.demo_catalog_sha256():
+            raise ValueError("--ship trains the demo store's default adapter: run it on a home that holds the demo "
+                             f"store alone (`{shipped.REBUILD}` makes one)")
+    else:
+        installed = shipped.install(settings, products, factory, say=say)
+        if installed is not None:
+            return installed
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data = settings.home / "exports" / f"bootstrap-{stamp}"
-    export(settings, factory, ExportArgs(out_dir=data, history_turns=settings.history_turns), catalog_n=catalog_n,
-           say=say)
+    manifest = export(settings, factory, ExportArgs(out_dir=data, history_turns=settings.history_turns),
+                      catalog_n=catalog_n, say=say)
     name = f"grounding-{stamp}"
-    train(settings, factory, LoraArgs(data_dir=data, out_dir=settings.adapters_path,
-                                      base_model=settings.generator_path, name=name, max_steps=steps, lr=lr,
-                                      eval_examples=24),
-          say=say)
+    out = train(settings, factory, LoraArgs(data_dir=data, out_dir=settings.adapters_path,
+                                            base_model=settings.generator_path, name=name, max_steps=steps, lr=lr,
+                                            eval_examples=24),
+                say=say)
     try:
-        asyncio.run(evaluate(settings, factory, name=name, datasets={"held-out": held_out_examples(data, eval_limit)},
-                             url=settings.vllm_url, eval_args=EvalArgs(adapter=name), promote=True, say=say))
+        reports = asyncio.run(evaluate(settings, factory, name=name,
+                                       datasets={"held-out": held_out_examples(data, eval_limit)},
+                                       url=settings.vllm_url, eval_args=EvalArgs(adapter=name), promote=True, say=say))
     except PromotionRefused as exc:
         say(f"[bootstrap] {exc}")
         return None
+    if ship:
+        summary = {d: {k: r[k] for k in ("base", "adapter")} for d, r in reports.items()}
+        written = shipped.write(out, fingerprint=fingerprint, figures=summary,
+                                train=json.loads((out / "train.json").read_text()), data_sha256=manifest["sha256"])
+        say(f"[bootstrap] wrote the shipped adapter to {shipped.ADAPTER} ({written['weights_sha256'][:10]}); "
+            f"commit it")
     return name
