@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -50,8 +51,61 @@ POSTGRES = _postgres_answers()
 CLASSIFIERS = REPO / "var" / "models" / "classifiers"
 
 
+SOAK = os.environ.get("AISLE_SOAK") == "1"
+"""`make soak`: the volume tests at full size (replay, durability, cancellation)."""
+
+
+def volume(test: int, soak: int) -> int:
+    """A volume test's size: ``test`` in `make test` (the smallest that still shows the property), ``soak`` in
+    `make soak`."""
+    return soak if SOAK else test
+
+
+ARTIFACTS = REPO / "test-artifacts"
+VLLM_STARTS: list[str] = []
+"""Every vLLM server this test session started (its model directory), the app's own managed ones included."""
+_durations: dict[str, float] = {}
+
+
+def _count_vllm_starts() -> None:
+    from bot.llm.managed import ManagedVLLM, ManagedVLLMConfig
+
+    start = ManagedVLLM.start
+
+    def counted(self: ManagedVLLM) -> str:
+        if type(self.config) is ManagedVLLMConfig:  # a real vLLM, not a unit test's stand-in command
+            VLLM_STARTS.append(str(self.config.model_dir))
+        return start(self)
+
+    ManagedVLLM.start = counted  # type: ignore[method-assign]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every test's duration (setup, call and teardown together), slowest first."""
+    if not _durations:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    lines = [f"{seconds:9.2f}s  {nodeid}" for nodeid, seconds in sorted(_durations.items(), key=lambda kv: -kv[1])]
+    total = sum(_durations.values())
+    (ARTIFACTS / "durations.txt").write_text(f"{total:9.2f}s  total over {len(lines)} tests\n" + "\n".join(lines)
+                                             + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(f"vLLM servers started by this run: {len(VLLM_STARTS)}"
+                                + (f" ({', '.join(Path(m).name for m in VLLM_STARTS)})" if VLLM_STARTS else ""))
+    if _durations:
+        terminalreporter.write_line(f"every test's duration: {ARTIFACTS / 'durations.txt'}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from bot.signals import latest_model
+
+    _count_vllm_starts()
 
     for task in ("intent", "sentiment", "churn"):
         if latest_model(CLASSIFIERS, task) is None:
@@ -96,15 +150,11 @@ def _database(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'aisle.db'}"
         return
     name = f"aisle_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _create_database(name)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _drop_database(name)
 
 
 DB_PARAMS = [
@@ -121,14 +171,74 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+class StoreTemplates:
+    """The small demo store, migrated and loaded once per database kind, then copied for each test: a file
+    copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL."""
+
+    def __init__(self, directory: Path, store: DemoStore) -> None:
+        self.directory, self.store = directory, store
+        self.sqlite: Path | None = None
+        self.postgres: str | None = None
+
+    def _fill(self, url: str) -> None:
+        engine = make_engine(url)
+        migrate(engine)
+        load_demo_store(session_factory(engine), self.store, say=lambda _: None)
+        engine.dispose()
+
+    def copy_into(self, url: str) -> None:
+        """Make the empty database at ``url`` (from the ``db_url`` fixture) a copy of the loaded store."""
+        import sqlite3
+
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if self.sqlite is None:
+                self.sqlite = self.directory / "store.db"
+                self._fill(f"sqlite:///{self.sqlite}")
+            with sqlite3.connect(self.sqlite) as source, sqlite3.connect(str(parsed.database)) as target:
+                source.backup(target)
+            return
+        if self.postgres is None:
+            self.postgres = f"aisle_template_{uuid.uuid4().hex[:12]}"
+            _create_database(self.postgres)
+            self._fill(url.replace(str(parsed.database), self.postgres))
+        _drop_database(str(parsed.database))
+        _create_database(str(parsed.database), template=self.postgres)
+
+    def close(self) -> None:
+        if self.postgres is not None:
+            _drop_database(self.postgres)
+
+
+def _create_database(name: str, template: str | None = None) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    admin.dispose()
+
+
+def _drop_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def store_templates(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Iterator[StoreTemplates]:
+    templates = StoreTemplates(tmp_path_factory.mktemp("store-template"), demo_store)
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
-def factory(db_url: str, demo_store: DemoStore) -> Iterator[sessionmaker[Session]]:
-    """A migrated database holding the small demo store."""
+def factory(db_url: str, store_templates: StoreTemplates) -> Iterator[sessionmaker[Session]]:
+    """A migrated database holding the small demo store (a copy of the session's loaded one)."""
+    store_templates.copy_into(db_url)
     engine = make_engine(db_url)
-    migrate(engine)
-    factory = session_factory(engine)
-    load_demo_store(factory, demo_store, say=lambda _: None)
-    yield factory
+    yield session_factory(engine)
     engine.dispose()
 
 
@@ -147,8 +257,9 @@ def vllm_server(directory: Path, *, enable_lora: bool = False) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real vLLM server for the whole session, as the managed one runs on the CPU build (no LoRA)."""
-    with vllm_server(tmp_path_factory.mktemp("vllm")) as url:
+    """The one real vLLM server of the session, for every test that does not stop or restart one: LoRA
+    enabled, so adapters load by name at run time beside the base model (`aisle-base`)."""
+    with vllm_server(tmp_path_factory.mktemp("vllm"), enable_lora=True) as url:
         yield url
 
 

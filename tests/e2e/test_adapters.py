@@ -1,9 +1,9 @@
-"""LoRA adapters on a runtime-LoRA vLLM: hot-loaded when promoted, used for new replies, evaluated side by side."""
+"""LoRA adapters on a runtime-LoRA vLLM (the session's, as on GPUs or an external server): hot-loaded when
+promoted, used for new replies, evaluated side by side."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,35 +16,28 @@ from bot.models import Conversation
 from finetune.evaluate import EvalArgs
 from finetune.examples import read_examples
 from finetune.jobs import evaluate
-from tests.conftest import make_settings, serve, vllm_server
+from tests.conftest import make_settings, serve
 from tests.e2e.adapter_support import QUESTION, register, served_by, until_adapter
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
 
 
-@pytest.fixture(scope="module")
-def lora_vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A runtime-LoRA vLLM (as on GPUs, or an external server): adapters are hot-loaded into it."""
-    with vllm_server(tmp_path_factory.mktemp("lora-vllm"), enable_lora=True) as url:
-        yield url
-
-
-def settings_for(tmp_path: Path, db_url: str, saved_index: Path, lora_vllm_url: str) -> Settings:
-    return make_settings(tmp_path, db_url, saved_index, vllm_url=lora_vllm_url, adapter_poll_s=0.3, signals=False,
+def settings_for(tmp_path: Path, db_url: str, saved_index: Path, vllm_url: str) -> Settings:
+    return make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, adapter_poll_s=0.3, signals=False,
                          max_tokens=48, messages_per_s=100.0)
 
 
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_promoted_adapter_is_hot_loaded_and_new_replies_use_it(
-        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str,
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str,
         tiny_adapter: Path) -> None:
-    with serve(create_app(settings_for(tmp_path, db_url, saved_index, lora_vllm_url))) as base:
+    with serve(create_app(settings_for(tmp_path, db_url, saved_index, vllm_url))) as base:
         ws, ready = await open_chat(base, "lora-shopper")
         assert served_by(await ask(ws, QUESTION, "a1")) is None
         register(factory, tiny_adapter, "tiny-grounding")
         await until_adapter(base, "tiny-grounding")
-        models = {m["id"] for m in httpx.get(f"{lora_vllm_url}/v1/models", timeout=10).json()["data"]}
+        models = {m["id"] for m in httpx.get(f"{vllm_url}/v1/models", timeout=10).json()["data"]}
         assert "tiny-grounding" in models
         assert served_by(await ask(ws, QUESTION, "a2")) == "tiny-grounding"
         with factory() as s:
@@ -57,10 +50,10 @@ async def test_a_promoted_adapter_is_hot_loaded_and_new_replies_use_it(
 
 
 @pytest.mark.vllm
-async def test_the_adapter_changes_what_vllm_answers(lora_vllm_url: str, tiny_adapter: Path,
+async def test_the_adapter_changes_what_vllm_answers(vllm_url: str, tiny_adapter: Path,
                                                      catalog_export: Path) -> None:
     ex = next(iter(read_examples(catalog_export / "eval.jsonl")))
-    async with httpx.AsyncClient(base_url=lora_vllm_url, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=vllm_url, timeout=120) as client:
         await client.post("/v1/load_lora_adapter", json={"lora_name": "tiny-grounding", "lora_path": str(tiny_adapter)})
         replies = []
         for model in ("aisle-base", "tiny-grounding"):
@@ -74,12 +67,12 @@ async def test_the_adapter_changes_what_vllm_answers(lora_vllm_url: str, tiny_ad
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_an_adapter_vllm_refuses_leaves_replies_on_the_base_model(
-        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str) -> None:
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str) -> None:
     broken = tmp_path / "broken-adapter"
     broken.mkdir()
     (broken / "adapter_config.json").write_text('{"r": "sixteen"}')
     (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
-    with serve(create_app(settings_for(tmp_path, db_url, saved_index, lora_vllm_url))) as base:
+    with serve(create_app(settings_for(tmp_path, db_url, saved_index, vllm_url))) as base:
         register(factory, broken, "broken")
         status = await until_adapter(base, None, error=True)
         assert "broken" in status["error"]
@@ -91,12 +84,12 @@ async def test_an_adapter_vllm_refuses_leaves_replies_on_the_base_model(
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_evaluation_compares_base_and_adapter_on_vllm_and_records_it(
-        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, lora_vllm_url: str,
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str,
         tiny_adapter: Path, catalog_export: Path) -> None:
     register(factory, tiny_adapter, "tiny-eval", promote=False)
     examples = list(read_examples(catalog_export / "eval.jsonl"))[:6]
-    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=lora_vllm_url)
-    reports = await evaluate(settings, factory, name="tiny-eval", datasets={"demo": examples}, url=lora_vllm_url,
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url)
+    reports = await evaluate(settings, factory, name="tiny-eval", datasets={"demo": examples}, url=vllm_url,
                              eval_args=EvalArgs(adapter="tiny-eval", max_tokens=48), promote=False,
                              say=lambda _: None)
     report = reports["demo"]

@@ -1,8 +1,9 @@
 """No acknowledged message is lost when the server is killed with SIGKILL at random points.
 
-A real ``aisle serve`` process on SQLite (WAL, synchronous=FULL) takes 1,000 messages from a
-client that resends whatever was not acknowledged after each reconnect; the server is killed
-20 times along the way and restarted. The model server is down on purpose: every turn gets the
+A real ``aisle serve`` process on SQLite (WAL, synchronous=FULL) takes 240 messages (1,000 in
+`make soak`) from a client that resends whatever was not acknowledged after each reconnect; the
+server is killed 6 times (20) along the way, each time while a window of messages is in flight,
+and restarted. The model server is down on purpose: every turn gets the
 fallback reply fast, which keeps the test on the storage path rather than on generation speed.
 """
 
@@ -26,10 +27,11 @@ from sqlalchemy.orm import Session
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import CLASSIFIERS, REPO, free_port
+from tests.conftest import CLASSIFIERS, REPO, free_port, volume
 from tests.web.wsclient import ws_url
 
-MESSAGES, KILLS, WINDOW = 1000, 20, 8
+MESSAGES, KILLS, WINDOW = volume(240, 1000), volume(6, 20), 8
+KILL_AFTER = volume(30, 80)  # a life's kill comes after 5 to KILL_AFTER acknowledgements: always before the end
 
 
 class Server:
@@ -113,7 +115,7 @@ async def test_no_acknowledged_message_is_lost_across_sigkills(
         await asyncio.to_thread(server.start)
         if life == 0:
             token = httpx.post(f"{server.base}/api/session", json={"shopper_id": "durable"}, timeout=10).json()["token"]
-        kill_at = (rng.randint(5, 80), rng.uniform(0.0, 0.05)) if life < KILLS else None
+        kill_at = (rng.randint(5, KILL_AFTER), rng.uniform(0.0, 0.05)) if life < KILLS else None
         await one_life(server, token, todo, acked, kill_at)
         progress.append(len(acked))
         if life == KILLS:

@@ -49,6 +49,7 @@ async def run_spine_turn(base: str, db_url: str, backend: str) -> None:
 
 
 @pytest.mark.vllm
+@pytest.mark.spine
 async def test_spine_on_vllm(tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url)
     with serve(create_app(settings)) as base:

@@ -20,6 +20,8 @@ from bot.signals import (
 from finetune.classifier import ClassifierArgs, main
 from tests.conftest import SHARED
 
+pytestmark = pytest.mark.slow  # every test here reads models trained by the module's smoke runs (about a minute)
+
 MODELS: dict[str, type[TaskModel]] = {"intent": IntentClassifier, "sentiment": SentimentClassifier,
                                       "churn": ChurnModel}
 PLOTS = {"intent": "confusion.png", "sentiment": "confusion.png", "churn": "roc.png"}

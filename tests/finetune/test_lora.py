@@ -32,6 +32,7 @@ def test_only_the_reply_and_its_end_of_turn_are_trained_on(tokenizer) -> None:  
     assert context == rendered + ex.prefix  # what vLLM renders for a continued reply
 
 
+@pytest.mark.slow  # trains the session's small adapter (tiny_adapter)
 def test_a_short_run_writes_a_servable_adapter_and_learns(tiny_adapter: Path) -> None:
     config = json.loads((tiny_adapter / "adapter_config.json").read_text())
     assert config["r"] == 16 and config["bias"] == "none" and not config.get("modules_to_save")
@@ -52,6 +53,7 @@ def test_an_export_without_training_examples_is_refused(tmp_path: Path) -> None:
         LoraArgs(data_dir=tmp_path, out_dir=tmp_path, base_model=MODEL_DIR, rank=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_taken_name_or_a_rank_vllm_refuses_stops_before_any_training(
         tmp_path: Path, db_url: str, factory, catalog_export: Path, tiny_adapter: Path,  # type: ignore[no-untyped-def]

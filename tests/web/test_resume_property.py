@@ -159,6 +159,7 @@ class ShopperProtocol(RuleBasedStateMachine):
             raise AssertionError(f"the server closed the socket: {exc}") from exc
 
 
+@pytest.mark.slow  # 2,000 hypothesis steps, about 100 s
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_send_resend_drop_reconnect_resume(tmp_path: Path, db_url: str, factory, saved_index: Path) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedBackend(lambda _: "Here are warm wool socks for you.")
