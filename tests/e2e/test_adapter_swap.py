@@ -56,7 +56,7 @@ async def test_the_installed_adapter_is_swapped_in_blue_green_while_a_shopper_ch
     swap is the same."""
     name, path = installed_adapter()
     settings = make_settings(tmp_path, db_url, saved_index, adapter_serving="merged", vllm_port=free_port(),
-                             vllm_eager=True, adapter_poll_s=0.3, signals=False, max_tokens=96,
+                             vllm_eager=True, adapter_poll_s=0.3, max_tokens=96,
                              vllm_startup_timeout_s=480, messages_per_s=100.0)
     with factory() as s:
         order, shopper = s.execute(select(Order, User.external_id).join(User, User.id == Order.user_id)
@@ -65,7 +65,7 @@ async def test_the_installed_adapter_is_swapped_in_blue_green_while_a_shopper_ch
     with serve(app) as base:
         swapping = app.state.aisle.llm.inner
         first_url = swapping.live.managed.config.url
-        ws, _ = await open_chat(base, shopper)
+        ws, _ = await open_chat(base, "through-the-swap")
         register(factory, path, name)
         served: list[str | None] = []
         started = time.monotonic()
@@ -82,6 +82,9 @@ async def test_the_installed_adapter_is_swapped_in_blue_green_while_a_shopper_ch
         await asyncio.sleep(1)
         with pytest.raises(httpx.TransportError):  # the first server was stopped once its streams were done
             httpx.get(f"{first_url}/health", timeout=5)
+        await ws.close()
+
+        ws, _ = await open_chat(base, shopper)  # a new conversation, as a shopper arriving after the swap
 
         done = (await ask(ws, SHOES, "g-1"))[-1]
         assert done["meta"]["status"] == "completed" and done["meta"]["adapter"] == name, done["meta"]
