@@ -1,10 +1,12 @@
-"""Sentiment data: the real clothing reviews (ratings 1-2 negative, 3 neutral, 4-5 positive) and the demo store's."""
+"""Sentiment data: real clothing reviews (ratings 1-2 negative, 3 neutral, 4-5 positive), the demo store's
+reviews, and the chat register (rated tweet-like messages, shop chat; see ``finetune.chat_sentiment``)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +19,14 @@ LABELS = ("negative", "neutral", "positive")
 class SentimentSplits:
     train: list[Example]
     held: list[Example]  # early stopping, blend weights, decision thresholds, temperature
-    test: list[Example]  # reported figures only; the real reviews come first
+    test: list[Example]  # reported figures only
     skipped_rows: int
-    real_test: int  # how many of ``test`` are real clothing reviews
+    test_source: list[str]  # per test example: "reviews", "demo_reviews", "chat" (tweets) or "shop_chat"
+    held_source: list[str]  # per held-out example: "reviews" (real and demo) or "chat" (tweets and shop chat)
+
+    def source(self, name: str) -> list[int]:
+        """Indices of the test examples from one source."""
+        return [i for i, s in enumerate(self.test_source) if s == name]
 
 
 def rating_label(rating: int) -> str:
@@ -34,22 +41,29 @@ def review_text(title: str, body: str) -> str:
     return f"{title}. {body}" if title and body else title or body
 
 
+def labelled(rows: Iterable[dict[str, str]], text: Callable[[dict[str, str]], str],
+             label: Callable[[dict[str, str]], str]) -> tuple[list[Example], int]:
+    """Examples from table rows, and how many rows had no text or a label that does not parse."""
+    out, skipped = [], 0
+    for row in rows:
+        body = text(row).strip()
+        try:
+            value = label(row)
+        except ValueError:
+            skipped += 1
+            continue
+        if not body:
+            skipped += 1
+            continue
+        out.append(Example(body, value))
+    return out, skipped
+
+
 def read_reviews(path: Path) -> tuple[list[Example], int]:
     """Examples from the clothing reviews file, and how many rows were unusable (no text, bad rating)."""
-    out, skipped = [], 0
     with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            text = review_text(row.get("Title") or "", row.get("Review Text") or "")
-            try:
-                label = rating_label(int(row.get("Rating") or ""))
-            except ValueError:
-                skipped += 1
-                continue
-            if not text:
-                skipped += 1
-                continue
-            out.append(Example(text, label))
-    return out, skipped
+        return labelled(csv.DictReader(fh), lambda r: review_text(r.get("Title") or "", r.get("Review Text") or ""),
+                        lambda r: rating_label(int(r.get("Rating") or "")))
 
 
 def demo_reviews(seed: int = 7) -> list[tuple[str, Example]]:
@@ -59,16 +73,41 @@ def demo_reviews(seed: int = 7) -> list[tuple[str, Example]]:
     return [(r.shopper, Example(r.text, rating_label(r.rating))) for r in generate(seed).reviews]
 
 
-def sentiment_splits(data_dir: Path, seed: int = 0, test_share: float = 0.2,
-                     held_share: float = 0.1) -> SentimentSplits:
-    """Real reviews split at random (they carry no time or reviewer); demo reviews split by shopper."""
+def _split(examples: list[Example], seed: int, test_share: float, held_share: float
+           ) -> tuple[list[Example], list[Example], list[Example]]:
+    rows = list(examples)
+    random.Random(seed).shuffle(rows)
+    n_test, n_held = int(len(rows) * test_share), int(len(rows) * held_share)
+    return rows[n_test + n_held:], rows[n_test: n_test + n_held], rows[:n_test]
+
+
+def sentiment_splits(data_dir: Path, seed: int = 0, test_share: float = 0.2, held_share: float = 0.1,
+                     chat_repeat: int = 2) -> SentimentSplits:
+    """Reviews and rated chat messages split at random (no time or author to split by); demo reviews split by
+    shopper; generated shop chat trains and tunes only, and the hand-written shop chat only tests.
+
+    Chat examples are repeated ``chat_repeat`` times in training: reviews outnumber them about five to one.
+    """
+    from finetune.chat_sentiment import SHOP_TEST, read_labelled_tsv, read_tweets, shop_chat
+
     real, skipped = read_reviews(data_dir / "clothing_reviews" / "reviews.csv.gz")
-    rng = random.Random(seed)
-    rng.shuffle(real)
-    n_test, n_held = int(len(real) * test_share), int(len(real) * held_share)
-    test, held, train = real[:n_test], real[n_test: n_test + n_held], real[n_test + n_held:]
+    tweets, skipped_tweets = read_tweets(data_dir / "chat_sentiment" / "tweets.tsv")
+    train, held, test = _split(real, seed, test_share, held_share)
+    source = ["reviews"] * len(test)
     for shopper, ex in demo_reviews():
         bucket = random.Random(f"{seed}:{shopper}").random()
-        (test if bucket < test_share else held if bucket < test_share + held_share else train).append(ex)
-    rng.shuffle(train)
-    return SentimentSplits(train, held, test, skipped, n_test)
+        if bucket < test_share:
+            test.append(ex)
+            source.append("demo_reviews")
+        else:
+            (held if bucket < test_share + held_share else train).append(ex)
+    chat_train, chat_held, chat_test = _split(tweets, seed, test_share, held_share)
+    shop_train, shop_held, _ = _split(shop_chat(seed=seed), seed, 0.0, 0.15)
+    shop_test = read_labelled_tsv(SHOP_TEST)
+    train += (chat_train + shop_train) * chat_repeat
+    held_source = ["reviews"] * len(held) + ["chat"] * (len(chat_held) + len(shop_held))
+    held += chat_held + shop_held
+    test += chat_test + shop_test
+    source += ["chat"] * len(chat_test) + ["shop_chat"] * len(shop_test)
+    random.Random(seed).shuffle(train)
+    return SentimentSplits(train, held, test, skipped + skipped_tweets, source, held_source)

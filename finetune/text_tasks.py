@@ -29,14 +29,23 @@ def macro_f1(pred: np.ndarray, y: np.ndarray, n: int) -> float:
     return float(f1.mean())
 
 
-def tune_blend(enc: np.ndarray, lex: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float]:
+def tune_blend(enc: np.ndarray, lex: np.ndarray, y: np.ndarray,
+               groups: list[str] | None = None) -> tuple[float, np.ndarray, float]:
     """Encoder weight and per-label biases that maximise held-out macro-F1: (weight, bias, macro-F1).
 
-    The first label's bias stays 0; the others move on a grid of log-odds offsets.
+    With ``groups`` (a register per example: reviews, chat), the score is the mean of each group's
+    macro-F1, so the larger register does not set the thresholds alone. The first label's bias stays
+    0; the others move on a grid of log-odds offsets.
     """
     from bot.text_classifier import log_softmax
 
     n = enc.shape[1]
+    parts = [np.array([i for i, g in enumerate(groups) if g == name]) for name in dict.fromkeys(groups)] \
+        if groups else [np.arange(len(y))]
+
+    def grouped_f1(pred: np.ndarray) -> float:
+        return float(np.mean([macro_f1(pred[idx], y[idx], n) for idx in parts]))
+
     enc_lp = log_softmax(enc)
     grid = np.round(np.arange(-1.5, 1.51, 0.1), 2)
     best = (1.0, np.zeros(n), -1.0)
@@ -49,9 +58,9 @@ def tune_blend(enc: np.ndarray, lex: np.ndarray, y: np.ndarray) -> tuple[float, 
                 for b in grid:
                     trial = bias.copy()
                     trial[k] = b
-                    scores.append(macro_f1((z + trial).argmax(axis=1), y, n))
+                    scores.append(grouped_f1((z + trial).argmax(axis=1)))
                 bias[k] = grid[int(np.argmax(scores))]
-        f1 = macro_f1((z + bias).argmax(axis=1), y, n)
+        f1 = grouped_f1((z + bias).argmax(axis=1))
         if f1 > best[2]:
             best = (float(w), bias.copy(), f1)
     return best
@@ -65,20 +74,47 @@ def _data(args: ClassifierArgs, say: Callable[[str], None]) -> tuple[list[Exampl
 
         train_ex, held_ex, test_ex = intent_splits(args.data_dir, args.seed)
         labels = sorted({e.label for e in train_ex + held_ex + test_ex})
+        sources = ["intent"] * len(test_ex)
     else:
         from finetune.sentiment_data import LABELS, sentiment_splits
 
         splits = sentiment_splits(args.data_dir, args.seed)
         train_ex, held_ex, test_ex, labels = splits.train, splits.held, splits.test, list(LABELS)
+        sources = splits.test_source
         extra["skipped_rows"] = splits.skipped_rows
-        extra["real_test_examples"] = splits.real_test
+        extra["held_source"] = splits.held_source
         if splits.skipped_rows:
-            say(f"[classifier] skipped {splits.skipped_rows} review rows without text or a 1-5 rating")
+            say(f"[classifier] skipped {splits.skipped_rows} rows without text or a rating")
     if args.sample:
         train_ex = train_ex[: args.sample]
         held_ex = held_ex[: max(200, args.sample // 5)]
-        test_ex = test_ex[: max(200, args.sample // 5)]
+        if "held_source" in extra:
+            extra["held_source"] = extra["held_source"][: len(held_ex)]
+        keep = np.random.default_rng(args.seed).permutation(len(test_ex))[: max(200, args.sample // 5)]
+        keep.sort()
+        test_ex, sources = [test_ex[i] for i in keep], [sources[i] for i in keep]
+    extra["test_source"] = sources
     return train_ex, held_ex, test_ex, labels, extra
+
+
+def source_figures(probs: np.ndarray, encoder_logits: np.ndarray, baseline_pred: np.ndarray, y: np.ndarray,
+                   sources: list[str]) -> dict[str, dict[str, float]]:
+    """Per test source: macro-F1 and negative recall of the served model, the encoder alone and the baseline."""
+    neg = 0  # LABELS[0]
+    out = {}
+    for name in dict.fromkeys(sources):
+        idx = np.array([i for i, s in enumerate(sources) if s == name])
+        yi, pred, base = y[idx], probs[idx].argmax(axis=1), baseline_pred[idx]
+
+        def recall(p: np.ndarray, yi: np.ndarray = yi) -> float:
+            return round(float((p[yi == neg] == neg).mean()), 4) if (yi == neg).any() else float("nan")
+
+        out[name] = {"examples": int(len(idx)), "macro_f1": round(macro_f1(pred, yi, 3), 4),
+                     "baseline_macro_f1": round(macro_f1(base, yi, 3), 4),
+                     "encoder_only_macro_f1": round(macro_f1(encoder_logits[idx].argmax(axis=1), yi, 3), 4),
+                     "negative_recall": recall(pred), "baseline_negative_recall": recall(base),
+                     "ece": round(expected_calibration_error(probs[idx], yi), 4)}
+    return out
 
 
 def run_text_task(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
@@ -87,6 +123,8 @@ def run_text_task(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
     from bot.text_classifier import ClassifierConfig, LexicalModel, blend
 
     train_ex, held_ex, test_ex, labels, extra = _data(args, say)
+    sources = extra.pop("test_source")
+    held_groups = extra.pop("held_source", None)
     index = {label: i for i, label in enumerate(labels)}
 
     def examples(xs: list[Example]) -> Examples:
@@ -119,21 +157,11 @@ def run_text_task(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
     keep_lexical = None
     if args.task == "sentiment":
         held_lex, test_lex = lexical.log_probs(held_d.texts), lexical.log_probs(test_d.texts)
-        weight, bias, held_f1 = tune_blend(held_logits, held_lex, held_d.labels)
+        weight, bias, held_f1 = tune_blend(held_logits, held_lex, held_d.labels, held_groups)
         config.encoder_weight, config.bias = weight, [float(b) for b in bias]
         keep_lexical = lexical if weight < 1.0 else None
-        _, base_bias, _ = tune_blend(np.zeros_like(held_lex), held_lex, held_d.labels)  # same tuning, lexical only
+        _, base_bias, _ = tune_blend(np.zeros_like(held_lex), held_lex, held_d.labels, held_groups)  # lexical only
         tuned_base = (test_lex + base_bias).argmax(axis=1)
-        probs_real = blend(config, test_logits, test_lex if keep_lexical else None)
-        real = slice(0, min(extra["real_test_examples"], len(test_d)))
-        yr = test_d.labels[real]
-        metrics["real_reviews"] = {  # the acceptance figure: real clothing reviews only, demo reviews left out
-            "examples": int(len(yr)),
-            "macro_f1": round(macro_f1(probs_real[real].argmax(axis=1), yr, 3), 4),
-            "baseline_macro_f1": round(macro_f1(base_pred[real], yr, 3), 4),
-            "encoder_only_macro_f1": round(macro_f1(test_logits[real].argmax(axis=1), yr, 3), 4),
-            "baseline_tuned_thresholds_macro_f1": round(macro_f1(
-                (test_lex[real] + base_bias).argmax(axis=1), yr, 3), 4)}
         metrics.update(encoder_weight=weight, bias=config.bias, held_macro_f1=round(held_f1, 4),
                        encoder_only_macro_f1=round(macro_f1(test_logits.argmax(axis=1), test_d.labels, 3), 4),
                        baseline_tuned_thresholds_macro_f1=round(macro_f1(tuned_base, test_d.labels, 3), 4))
@@ -145,6 +173,9 @@ def run_text_task(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
     probs = blend(config, test_logits, test_lex_used)
     pred = probs.argmax(axis=1)
     y = test_d.labels
+    if args.task == "sentiment":  # the acceptance figures: each register on its own
+        metrics["by_source"] = source_figures(probs, test_logits, base_pred, y, sources)
+        metrics["real_reviews"] = metrics["by_source"].get("reviews")
     metrics.update({
         "accuracy": round(float(accuracy_score(y, pred)), 4),
         "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),

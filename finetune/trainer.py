@@ -100,10 +100,15 @@ class Batcher:
 
 
 def freeze_lower_layers(model: PooledClassifier, tune_layers: int) -> None:
-    """Freeze the embeddings and all but the top ``tune_layers`` transformer layers."""
+    """Freeze the embeddings and all but the top ``tune_layers`` transformer layers.
+
+    The embeddings (two thirds of the cut MiniLM's weights) never train, so a
+    trained model is the packaged encoder plus its transformer layers and head:
+    that is all a shipped model has to carry (``finetune.shipped_signals``).
+    """
     layers = model.encoder.encoder.layer
     keep_from = max(0, len(layers) - tune_layers)
-    model.encoder.embeddings.requires_grad_(keep_from == 0)
+    model.encoder.embeddings.requires_grad_(False)
     for i, layer in enumerate(layers):
         layer.requires_grad_(i >= keep_from)
 
@@ -197,7 +202,27 @@ def train(model: PooledClassifier, tokenizer: Any, train_data: Examples, held: E
             break
     bar.close()
     model.load_state_dict(best_state)
+    round_to_int8_rows(model.encoder.encoder.layer)
     model.eval()
     return TrainResult(history, best, step)
+
+
+def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output row: (codes, scales) with ``codes * scales[:, None]`` close to ``weight``."""
+    scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+
+
+def round_to_int8_rows(module: torch.nn.Module) -> None:
+    """Round every matrix of ``module`` to its int8-per-row value, in place.
+
+    Done at the end of training, before anything is measured, so the figures a
+    job reports are those of the weights that ship (stored as int8 codes).
+    """
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() == 2:
+                codes, scale = int8_rows(p.data)
+                p.data.copy_(codes.to(p.dtype) * scale[:, None])
 
 

@@ -15,12 +15,16 @@ from web.app import create_app
 
 ANGRY = ("My order is two weeks late and nobody answers my emails. This is ridiculous!",
          "Still nothing. Worst service ever, I am furious and want my money back.")
+CHAT_REGISTER = ("my package is late AGAIN, third time this month. unacceptable.",
+                 "great, another delay. just great. you guys are useless.")  # the second is sarcastic
 
 
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("messages", [ANGRY, CHAT_REGISTER], ids=["review-register", "chat-register-sarcasm"])
 async def test_two_angry_messages_offer_a_human_and_flag_the_conversation(
-    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
+    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str,  # type: ignore[no-untyped-def]
+    messages: tuple[str, str],
 ) -> None:
     with factory() as s:
         shopper = s.execute(select(User.external_id).join(Order, Order.user_id == User.id)).scalars().first()
@@ -28,8 +32,8 @@ async def test_two_angry_messages_offer_a_human_and_flag_the_conversation(
                              policy_churn_high=0.99)  # only the negative streak can trigger here
     with serve(create_app(settings)) as base:
         ws, ready = await open_chat(base, shopper)
-        first = (await ask(ws, ANGRY[0], "a-1"))[-1]
-        second = (await ask(ws, ANGRY[1], "a-2"))[-1]
+        first = (await ask(ws, messages[0], "a-1"))[-1]
+        second = (await ask(ws, messages[1], "a-2"))[-1]
         await ws.close()
 
     first_meta, second_meta = stored_meta(factory, first), stored_meta(factory, second)
@@ -46,7 +50,7 @@ async def test_two_angry_messages_offer_a_human_and_flag_the_conversation(
         for m in rows:
             by_role.setdefault(m.role, []).append(m)
     shoppers, replies = by_role[Role.SHOPPER], by_role[Role.ASSISTANT]
-    assert [m.text for m in shoppers] == list(ANGRY)
+    assert [m.text for m in shoppers] == list(messages)
     for m in shoppers:  # the scores are stored on both shopper messages ...
         assert m.meta["signals"]["sentiment"]["label"] == "negative"
         assert m.meta["signals"]["intent"]["label"]
