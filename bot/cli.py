@@ -179,13 +179,29 @@ QUICK: dict[str, dict[str, int]] = {"intent": {"epochs": 1}, "sentiment": {"samp
 
 def cmd_finetune_classifier(args: argparse.Namespace) -> int:
     from bot.config import get_settings
+    from finetune import shipped_signals
     from finetune.classifier import ClassifierArgs, main
 
     settings = get_settings()
+    if args.install:
+        try:
+            shipped_signals.install(args.task, settings.classifiers_path, args.data, say=_say)
+        except shipped_signals.StaleSignals as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        return 0
+    if args.ship and (args.quick or args.sample or args.max_steps or args.epochs):
+        print("error: --ship trains with the full recipe; leave out --quick, --sample, --max-steps and --epochs",
+              file=sys.stderr)
+        return 2
     quick = QUICK[args.task] if args.quick else {}
-    main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
-                        epochs=args.epochs or quick.get("epochs"), max_steps=args.max_steps,
-                        sample=args.sample or quick.get("sample")))
+    out = main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
+                              epochs=args.epochs or quick.get("epochs"), max_steps=args.max_steps,
+                              sample=args.sample or quick.get("sample")))
+    if args.ship:
+        manifest = shipped_signals.write(out, args.data)
+        _say(f"[signals] shipped {out.name} as {shipped_signals.SIGNALS / args.task} "
+             f"(weights {manifest['weights_sha256'][:10]}); commit it")
     return 0
 
 
@@ -347,9 +363,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                        top_layers=args.top_layers, eval_examples=args.eval_examples,
                                        serving=not args.no_serving))
     if args.name == "classifier":
-        from bot.bench.classifier import ClassifierBenchArgs
-        from bot.bench.classifier import main as classifier_main
         from bot.config import get_settings
+        from finetune.bench_classifier import ClassifierBenchArgs
+        from finetune.bench_classifier import main as classifier_main
 
         return classifier_main(ClassifierBenchArgs(json_out=args.json, classifiers=get_settings().classifiers_path,
                                                    data_dir=args.data))
@@ -409,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a few-minute run for a first start (what `make` trains): fewer examples and epochs")
     clf.add_argument("--max-steps", type=int, help="stop early (smoke runs)")
     clf.add_argument("--sample", type=int, help="train on this many examples only")
+    clf.add_argument("--ship", action="store_true",
+                     help="train with the full recipe, then write it to finetune/shipped/signals/ "
+                          "(what `make shipped-signals` runs)")
+    clf.add_argument("--install", action="store_true",
+                     help="install the shipped model in seconds instead of training (exit 3 when it does not "
+                          "fit this checkout's data or code)")
     clf.set_defaults(fn=cmd_finetune_classifier)
 
     exp = finetune.add_parser("export", help="logged dialogs (and catalog-grounded ones) -> chat examples",

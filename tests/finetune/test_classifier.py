@@ -126,3 +126,23 @@ def test_loading_all_signals_needs_every_model(smoke_models: dict[str, Path], tm
     (signals,) = scorer.score(["how do I return this"])
     assert signals.intent is not None and signals.sentiment is not None
     assert set(signals.as_meta()) == {"intent", "sentiment"}
+
+
+@pytest.mark.parametrize("task", ["intent", "sentiment"])
+def test_a_shipped_copy_scores_exactly_like_the_model_it_came_from(smoke_models: dict[str, Path], tmp_path: Path,
+                                                                   task: str) -> None:
+    import numpy as np
+
+    from finetune import shipped_signals
+
+    root = tmp_path / "signals"
+    manifest = shipped_signals.write(smoke_models[task], SHARED / "data", root=root)
+    assert manifest["trained_from"] == smoke_models[task].name
+    shipped = (root / task / shipped_signals.WEIGHTS).stat().st_size
+    assert shipped < 0.2 * (smoke_models[task] / "model.safetensors").stat().st_size  # layers only, int8
+    out = shipped_signals.install(task, tmp_path / "out", SHARED / "data", say=lambda _: None, root=root)
+    assert out.name == smoke_models[task].name
+    texts = ["where is my order?", "great, another delay. just great.", "love the jacket, thanks!"]
+    model = MODELS[task]
+    np.testing.assert_allclose(model(out, int8=False).probs(texts), model(smoke_models[task], int8=False).probs(texts),
+                               atol=1e-5)
