@@ -1,4 +1,4 @@
-"""Support agents: credentials, the risk-sorted queue, and who owns a conversation.
+"""Support agents: credentials, and who owns a conversation (the queue is ``bot.agent_queue``).
 
 While an agent owns a conversation its state is ``agent``: shopper messages are
 stored and acknowledged, and no model reply is generated (see ``bot.dialogue``).
@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
+from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
-from bot.models import Agent, Conversation, ConversationState, Message, Role, User
+from bot.models import Agent, Conversation, ConversationState, Message, Role
 
 ROLES = ("agent", "supervisor")
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class OwnershipError(ValueError):
@@ -32,21 +33,50 @@ class OwnershipError(ValueError):
         self.code = code
 
 
+class LegacyScrypt:
+    """Verifies the scrypt hashes stored before argon2 (``scrypt$salt$digest``); never writes new ones.
+
+    A pwdlib hasher: listed after argon2, so a login that matches one of these hashes is re-hashed
+    with argon2 (:func:`authenticate`).
+    """
+
+    PARAMS = {"n": 2**14, "r": 8, "p": 1}
+
+    @classmethod
+    def identify(cls, hash: str | bytes) -> bool:
+        return (hash.decode() if isinstance(hash, bytes) else hash).startswith("scrypt$")
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        salt = salt or secrets.token_bytes(16)
+        raw = password.encode() if isinstance(password, str) else password
+        return f"scrypt${salt.hex()}${hashlib.scrypt(raw, salt=salt, **self.PARAMS).hex()}"
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        try:
+            _, salt, digest = (hash.decode() if isinstance(hash, bytes) else hash).split("$")
+            expected = self.hash(password, salt=bytes.fromhex(salt))
+        except ValueError:
+            return False
+        return hmac.compare_digest(expected.rsplit("$", 1)[1], digest)
+
+    def check_needs_rehash(self, hash: str | bytes) -> bool:
+        return True
+
+
+PASSWORDS = PasswordHash((Argon2Hasher(), LegacyScrypt()))
+"""argon2id for every new hash (the FastAPI template's choice); old scrypt hashes still verify."""
+
+
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    return PASSWORDS.hash(password)
 
 
-def password_matches(password: str, stored: str) -> bool:
+def _verify(password: str, stored: str) -> tuple[bool, str | None]:
+    """(matches, the upgraded hash when the stored one uses an older scheme)."""
     try:
-        scheme, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
-    return hmac.compare_digest(candidate.hex(), digest)
+        return PASSWORDS.verify_and_update(password, stored)
+    except UnknownHashError:
+        return False, None
 
 
 def add_agent(session: Session, *, name: str, password: str, role: str = "agent") -> Agent:
@@ -64,50 +94,21 @@ def add_agent(session: Session, *, name: str, password: str, role: str = "agent"
     return agent
 
 
+def team(session: Session) -> list[dict[str, Any]]:
+    """Every agent's id, name and role."""
+    return [{"id": a.id, "name": a.name, "role": a.role} for a in session.scalars(select(Agent).order_by(Agent.name))]
+
+
 def authenticate(session: Session, *, name: str, password: str) -> Agent | None:
     agent = session.scalar(select(Agent).where(Agent.name == name))
     if agent is None:
         hash_password(password)  # the same work either way: timing does not tell which names exist
         return None
-    return agent if password_matches(password, agent.credential_hash) else None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueEntry:
-    conversation_id: int
-    shopper: str
-    state: str
-    risk: dict[str, Any]
-    flagged_reason: str | None
-    agent_id: int | None
-    last_message: str
-    updated_at: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "conversation_id": self.conversation_id, "shopper": self.shopper, "state": self.state,
-            "risk": self.risk, "flagged_reason": self.flagged_reason, "agent_id": self.agent_id,
-            "last_message": self.last_message, "updated_at": self.updated_at,
-        }
-
-
-def queue(session: Session, *, limit: int = 50) -> list[QueueEntry]:
-    """Open conversations, riskiest first (churn x P(negative)); flagged ones before the rest at equal risk."""
-    convs = session.scalars(
-        select(Conversation).where(Conversation.state != ConversationState.CLOSED, Conversation.last_seq > 0)
-        .order_by(Conversation.updated_at.desc()).limit(limit * 4)
-    ).all()
-    entries = []
-    for conv in convs:
-        last = crud.recent_messages(session, conversation_id=conv.id, limit=1)
-        entries.append(QueueEntry(
-            conversation_id=conv.id, shopper=session.get_one(User, conv.user_id).external_id,
-            state=conv.state.value, risk=conv.risk or {}, flagged_reason=conv.flagged_reason,
-            agent_id=conv.assigned_agent_id, last_message=(last[0].text[:200] if last else ""),
-            updated_at=conv.updated_at.isoformat() if conv.updated_at else "",
-        ))
-    entries.sort(key=lambda e: (-(e.risk.get("score") or 0.0), e.flagged_reason is None))
-    return entries[:limit]
+    ok, upgraded = _verify(password, agent.credential_hash)
+    if ok and upgraded:  # an older scheme: store the argon2 hash from now on
+        agent.credential_hash = upgraded
+        session.flush()
+    return agent if ok else None
 
 
 def _owned(session: Session, conversation_id: int, agent: Agent) -> Conversation:
@@ -133,6 +134,24 @@ def take_over(session: Session, *, conversation_id: int, agent_id: int) -> Messa
     conv.state, conv.assigned_agent_id = ConversationState.AGENT, agent.id
     return crud.add_message(session, conversation_id=conv.id, role=Role.SYSTEM,
                             text=f"{agent.name} joined the chat.", meta={"event": "agent.joined", "agent": agent.name})
+
+
+def reassign(session: Session, *, conversation_id: int, by_agent_id: int, to_agent_id: int) -> tuple[Message, bool]:
+    """A supervisor gives the conversation to an agent; returns the stored notice and whether the
+    assistant had it until now (its reply in flight must stop)."""
+    by = session.get_one(Agent, by_agent_id)
+    if by.role != "supervisor":
+        raise OwnershipError("forbidden", "Only a supervisor can reassign a conversation.")
+    to = session.get(Agent, to_agent_id)
+    if to is None:
+        raise OwnershipError("unknown_agent", f"No agent {to_agent_id}.")
+    conv = session.get(Conversation, conversation_id, with_for_update=True)
+    if conv is None or conv.state == ConversationState.CLOSED:
+        raise OwnershipError("unknown_conversation", f"No open conversation {conversation_id}.")
+    from_bot = conv.state != ConversationState.AGENT
+    conv.state, conv.assigned_agent_id = ConversationState.AGENT, to.id
+    return crud.add_message(session, conversation_id=conv.id, role=Role.SYSTEM, text=f"{to.name} joined the chat.",
+                            meta={"event": "agent.joined", "agent": to.name, "assigned_by": by.name}), from_bot
 
 
 def release(session: Session, *, conversation_id: int, agent_id: int) -> Message:

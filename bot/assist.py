@@ -12,17 +12,20 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
 from bot.dialogue import Dialogue, fallback_text, product_card
 from bot.llm.base import Delta, LLMUnavailable
-from bot.models import Conversation, Draft, Message, Role
+from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
 from bot.turn_events import listing_text
 
 RECOMMENDED = 4
-"""Products shown in the console's shopper panel."""
+"""Products recommended in the console's shopper panel."""
+SHOWN, ORDERS, PANEL_MESSAGES = 6, 5, 40
+"""The panel's products the bot showed, recent orders, and the messages its mood chart reads."""
 
 
 class AssistError(ValueError):
@@ -112,7 +115,8 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
 
 
 def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
-    """What the console shows beside a transcript: profile, risk, latest signals, recommended products.
+    """What the console shows beside a transcript: risk, latest signals, the mood over the conversation,
+    the products the bot showed and why, recent orders and returns, profile, recommended products.
 
     Blocking (database and ranking): call it in a worker thread.
     """
@@ -121,12 +125,15 @@ def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
         if conv is None:
             raise AssistError("unknown_conversation", f"No conversation {conversation_id}.")
         user_id = conv.user_id
-        context: dict[str, Any] = {"risk": conv.risk, "flagged_reason": conv.flagged_reason, "signals": None,
-                                   "profile": None, "recommended": []}
-        for m in reversed(crud.recent_messages(session, conversation_id=conversation_id, limit=20)):
-            if m.role == Role.SHOPPER and (m.meta or {}).get("signals"):
-                context["signals"] = m.meta["signals"]
-                break
+        recent = crud.recent_messages(session, conversation_id=conversation_id, limit=PANEL_MESSAGES)
+        scored = [m for m in recent if m.role == Role.SHOPPER and (m.meta or {}).get("signals")]
+        context: dict[str, Any] = {
+            "risk": conv.risk, "flagged_reason": conv.flagged_reason,
+            "signals": scored[-1].meta["signals"] if scored else None,
+            "mood": [_mood_point(m) for m in scored if m.meta["signals"].get("sentiment")],
+            "shown": _shown(session, recent), "orders": _orders(session, user_id),
+            "profile": None, "recommended": [],
+        }
     personalizer = dialogue.personalizer
     if personalizer is None:
         return context
@@ -140,6 +147,36 @@ def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
         mine = personalizer.recommend(user_id, profile.vector, 0.0, RECOMMENDED, None)
         context["recommended"] = [{**product_card(r.product), "reason": r.reason} for r in mine.recommendations]
     return context
+
+
+def _mood_point(m: Message) -> dict[str, Any]:
+    s = m.meta["signals"]["sentiment"]
+    return {"seq": m.seq, "label": s["label"], "negative": round(s["negative"], 3),
+            "at": m.created_at.isoformat() if m.created_at else None}
+
+
+def _shown(session: Session, messages: list[Message]) -> list[dict[str, Any]]:
+    """The products the assistant's replies named, newest first, each with why it was shown."""
+    why: dict[str, str] = {}
+    for m in reversed(messages):
+        meta = m.meta or {}
+        if m.role == Role.ASSISTANT:
+            skus, reasons = meta.get("retrieved_skus") or [], meta.get("reasons") or []
+            for i, sku in enumerate(skus):
+                reason = reasons[i] if i < len(reasons) else ""
+                why.setdefault(sku, "matched the question" if reason in ("", "relevance") else reason)
+    products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(list(why)[:SHOWN])))}
+    return [{"sku": sku, "title": products[sku].title, "price": products[sku].price,
+             "currency": products[sku].currency, "reason": reason}
+            for sku, reason in list(why.items())[:SHOWN] if sku in products]
+
+
+def _orders(session: Session, user_id: int) -> list[dict[str, Any]]:
+    """The shopper's latest orders with their status (returns included), newest first."""
+    rows = session.scalars(select(Order).where(Order.user_id == user_id)
+                           .order_by(Order.created_at.desc()).limit(ORDERS)).all()
+    return [{"number": o.number, "status": o.status, "total": o.total, "items": len(o.items or []),
+             "created_at": o.created_at.isoformat() if o.created_at else None} for o in rows]
 
 
 def record_sent(session: Session, *, draft_id: int, conversation_id: int, message: Message) -> None:

@@ -25,10 +25,10 @@ from web.agent_protocol import (
     AGENT_FRAME,
     AgentMessage,
     AgentReady,
+    Assign,
     DraftCreate,
     DraftCreated,
     QueueList,
-    QueueSnapshot,
     Release,
     StateChanged,
     TakeOver,
@@ -69,7 +69,7 @@ async def login(state: StateDep, request: Request, body: LoginRequest) -> LoginR
                             headers={"Retry-After": str(max(1, round(wait)))})
 
     def check() -> tuple[int, str, str] | None:
-        with state.factory() as session:
+        with state.factory() as session, session.begin():  # a login may upgrade an older password hash
             agent = agents.authenticate(session, name=body.name, password=body.password)
             return (agent.id, agent.name, agent.role) if agent else None
 
@@ -96,6 +96,7 @@ class AgentConnection:
     def __init__(self, ws: WebSocket, state: AppState, claims: AgentClaims) -> None:
         self.state = state
         self.agent = claims
+        self.agent_id, self.role = claims.agent_id, claims.role  # what the queue feed filters on
         self.outbox = Outbox(ws.send_text, state.settings.outbox_frames, state.settings.outbox_wait_s)
         self.drafting: set[asyncio.Task[None]] = set()  # drafts being written; cancelled with the socket
 
@@ -155,8 +156,7 @@ class AgentConnection:
         hub, cid = self.state.hub, getattr(frame, "conversation_id", 0)
         match frame:
             case QueueList():
-                entries = await asyncio.to_thread(self._db, agents.queue)
-                await self.send(QueueSnapshot(conversations=[e.as_dict() for e in entries]))
+                await self.send(self.state.queue.snapshot(await asyncio.to_thread(self.state.queue.entries), self))
             case Watch():
                 hub.watch(cid, self)
                 await self.send(await self._transcript_frame(cid))
@@ -167,14 +167,29 @@ class AgentConnection:
                 if notice is not None:  # None: it was already this agent's
                     await hub.interrupt(cid, then=AgentJoined(agent=self.agent.name))  # aborts the reply in flight
                     await hub.publish(cid, created_frame(notice))
+                    self.state.queue.changed()
                 await self.send(await self._transcript_frame(cid))
+            case Assign(agent_id=to):
+                notice, from_bot = await asyncio.to_thread(self._db, agents.reassign, conversation_id=cid,
+                                                           by_agent_id=self.agent.agent_id, to_agent_id=to)
+                joined = AgentJoined(agent=notice.meta["agent"])
+                if from_bot:
+                    await hub.interrupt(cid, then=joined)
+                else:
+                    await hub.deliver(cid, created_frame(notice))
+                    await hub.deliver(cid, joined)
+                await hub.publish(cid, created_frame(notice))
+                await hub.publish(cid, StateChanged(conversation_id=cid, state="agent", agent_id=to))
+                self.state.queue.changed()
             case Release():
                 notice = await asyncio.to_thread(self._db, agents.release, conversation_id=cid,
                                                  agent_id=self.agent.agent_id)
+                hub.watch(cid, self)  # an assigned agent may not have opened it: the state change is theirs too
                 await hub.deliver(cid, created_frame(notice))
                 await hub.deliver(cid, AgentLeft(agent=self.agent.name))
                 await hub.publish(cid, created_frame(notice))
-                await self.send(StateChanged(conversation_id=cid, state="bot", agent_id=None))
+                await hub.publish(cid, StateChanged(conversation_id=cid, state="bot", agent_id=None))
+                self.state.queue.changed()
             case DraftCreate():
                 task = asyncio.create_task(self._draft(cid), name=f"draft-{cid}")
                 self.drafting.add(task)
@@ -188,6 +203,7 @@ class AgentConnection:
                     return
                 await hub.deliver(cid, created_frame(msg))
                 await hub.publish(cid, created_frame(msg))
+                self.state.queue.changed()
 
     @staticmethod
     def _transcript(session: Session, *, conversation_id: int) -> Transcript:
@@ -209,8 +225,9 @@ async def agent_socket(ws: WebSocket) -> None:
     writer = asyncio.create_task(conn.outbox.run(), name=f"agent-outbox-{claims.agent_id}")
     close_code, close_reason = 1000, ""
     try:
-        await conn.send(AgentReady(agent_id=claims.agent_id, name=claims.name, role=claims.role))
-        await conn.handle(json.dumps({"type": "queue.list"}))
+        team = await asyncio.to_thread(conn._db, agents.team) if claims.role == "supervisor" else []
+        await conn.send(AgentReady(agent_id=claims.agent_id, name=claims.name, role=claims.role, team=team))
+        await state.queue.attend(conn)  # the queue now, then again whenever it changes
         while True:
             receive = asyncio.ensure_future(ws.receive())
             done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -236,6 +253,7 @@ async def agent_socket(ws: WebSocket) -> None:
         close_code = 1011
     finally:
         state.hub.unwatch_all(conn)
+        state.queue.leave(conn)
         for task in (*conn.drafting, writer):
             task.cancel()
         await asyncio.gather(writer, *conn.drafting, return_exceptions=True)

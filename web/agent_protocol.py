@@ -31,6 +31,13 @@ class Release(_OnConversation):
     type: Literal["conversation.release"]
 
 
+class Assign(_OnConversation):
+    """A supervisor gives the conversation to an agent."""
+
+    type: Literal["conversation.assign"]
+    agent_id: int = Field(ge=1)
+
+
 class DraftCreate(_OnConversation):
     """Ask for a reply draft to the shopper's latest message."""
 
@@ -44,7 +51,7 @@ class AgentMessage(_OnConversation):
     draft_id: int | None = Field(default=None, ge=1, description="The draft this text was edited from.")
 
 
-AgentClientFrame = Annotated[QueueList | Watch | TakeOver | Release | DraftCreate | AgentMessage,
+AgentClientFrame = Annotated[QueueList | Watch | TakeOver | Release | Assign | DraftCreate | AgentMessage,
                              Field(discriminator="type")]
 AGENT_FRAME: TypeAdapter[Any] = TypeAdapter(AgentClientFrame)
 
@@ -54,9 +61,12 @@ class AgentReady(_Frame):
     agent_id: int
     name: str
     role: str
+    team: list[dict[str, Any]] = Field(default_factory=list, description="Every agent, for a supervisor to assign to.")
 
 
 class QueueSnapshot(_Frame):
+    """The queue as this agent may see it, ranked; pushed again whenever it changes."""
+
     type: Literal["queue.snapshot"] = "queue.snapshot"
     conversations: list[dict[str, Any]]
 

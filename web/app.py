@@ -32,6 +32,7 @@ from retrieval.search import ProductSearch
 from web import agent, api, chat, logs
 from web.auth import AgentTokenSigner, TokenSigner
 from web.connections import Connections
+from web.queue_feed import QueueFeed
 from web.state import AppState
 
 log = logging.getLogger("aisle.web")
@@ -102,11 +103,14 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                                         settings.session_burst_per_ip),
                 agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
                 adapters=switch, deadlines=built.deadlines_now,
+                queue=QueueFeed(factory, churn_high=settings.policy_churn_high),
             )
             log.info("aisle ready: %d products, backend %s, adapter %s", len(index), built.backend.name,
                      switch.current or "none (base model)")
             yield
         finally:
+            if (aisle := getattr(app.state, "aisle", None)) is not None:
+                await aisle.queue.close()
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketState
 
 from bot import crud
+from bot.agent_queue import HANDOFF_ASKED
 from bot.dialogue import (
     MessageSaved,
     ReplyCompleted,
@@ -128,20 +129,26 @@ class ChatConnection:
     async def _stream_turn(self, frame: MessageCreate) -> None:
         turn = self.state.dialogue.run_turn(
             conversation_id=self.conversation_id, text=frame.text, client_id=frame.client_id)
+        scored = False  # the message's scores and the conversation's risk are stored before the first words
         try:
             async for event in turn:
                 match event:
                     case MessageSaved(message=msg):
                         await self.send(ack := created_frame(msg))
                         await self.state.hub.publish(self.conversation_id, ack)
+                        self.state.queue.changed()
                     case ReplyDelta(message_id=mid, text=text):
                         await self.send(MessageDelta(id=mid, text=text))
+                        if not scored:
+                            scored = True
+                            self.state.queue.changed()
                     case ReplyFailed(code=code, detail=detail):
                         log.warning("turn failed in conversation %s: %s", self.conversation_id, detail)
                         await self.error(code, "The assistant is unavailable; here is what we found.")
                     case ReplyCompleted(message=msg, products=products):
                         await self.send(completed_frame(msg, products))
                         await self.state.hub.publish(self.conversation_id, completed_frame(msg, products, full=True))
+                        self.state.queue.changed()
         finally:
             await turn.aclose()
 
@@ -200,6 +207,7 @@ class ChatConnection:
                     await self.error("unknown_message", "No such message in this conversation.")
             case HandoffRequest():
                 await asyncio.to_thread(self._db, self._request_handoff)
+                self.state.queue.changed()
 
     def _missed(self, session: Session, last_seq: int) -> list[Message]:
         return crud.messages_after(session, conversation_id=self.conversation_id, seq=last_seq)
@@ -223,7 +231,7 @@ class ChatConnection:
         conv = session.get_one(Conversation, self.conversation_id)
         if conv.state == ConversationState.BOT:
             conv.state = ConversationState.AWAITING_AGENT
-            conv.flagged_reason = "shopper asked for a human"
+            conv.flagged_reason = HANDOFF_ASKED
 
 
 def _open(state: AppState, shopper_id: str) -> tuple[int, int, int, str]:

@@ -16,6 +16,7 @@ from retrieval.index import ProductIndex
 from web.auth import AgentTokenSigner, TokenSigner
 from web.connections import Connections
 from web.hub import Hub
+from web.queue_feed import QueueFeed
 
 
 @dataclass
@@ -30,5 +31,6 @@ class AppState:
     connections: Connections
     agent_signer: AgentTokenSigner
     adapters: AdapterSwitch
+    queue: QueueFeed
     hub: Hub = field(default_factory=Hub)
     deadlines: Callable[[], dict[str, float | None] | None] = lambda: None  # the LLM's, for /healthz

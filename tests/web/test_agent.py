@@ -12,13 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from bot.agents import add_agent, authenticate, hash_password, password_matches
+from bot.agents import LegacyScrypt, add_agent, authenticate, hash_password
 from bot.llm.scripted import ScriptedBackend
-from bot.models import Role
+from bot.models import Agent, Role
 from tests.conftest import make_settings, serve
 from tests.web.test_bad_input import messages
 from tests.web.wsclient import (
@@ -42,11 +43,32 @@ def seed_agents(factory: sessionmaker[Session]) -> None:
         add_agent(session, name="ben", password="ben-pass")
 
 
-def test_passwords_are_salted_and_checked() -> None:
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_passwords_are_argon2_and_older_scrypt_hashes_upgrade_on_the_next_login(
+        factory: sessionmaker[Session]) -> None:
     a, b = hash_password("secret"), hash_password("secret")
-    assert a != b and "secret" not in a
-    assert password_matches("secret", a) and not password_matches("Secret", a)
-    assert not password_matches("secret", "plain-text-in-the-db")
+    assert a != b and "secret" not in a and a.startswith("$argon2id$")
+    with factory() as session, session.begin():
+        add_agent(session, name="new", password="new-pass")
+        old = add_agent(session, name="old", password="placeholder")
+        old.credential_hash = LegacyScrypt().hash("old-pass")  # as stored before argon2
+        add_agent(session, name="broken", password="placeholder").credential_hash = "plain-text-in-the-db"
+    with factory() as session, session.begin():
+        assert authenticate(session, name="new", password="New-pass") is None
+        assert authenticate(session, name="old", password="Old-pass") is None
+        assert authenticate(session, name="broken", password="plain-text-in-the-db") is None
+        assert authenticate(session, name="nobody", password="x") is None
+    with factory() as session:
+        stored = session.scalar(select(Agent.credential_hash).where(Agent.name == "old"))
+        assert stored is not None and stored.startswith("scrypt$")  # a failed login changes nothing
+    with factory() as session, session.begin():
+        assert authenticate(session, name="new", password="new-pass") is not None
+        assert authenticate(session, name="old", password="old-pass") is not None
+    with factory() as session:
+        stored = session.scalar(select(Agent.credential_hash).where(Agent.name == "old"))
+        assert stored is not None and stored.startswith("$argon2id$")
+    with factory() as session, session.begin():
+        assert authenticate(session, name="old", password="old-pass") is not None  # the upgraded hash verifies
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -1,4 +1,5 @@
-"""Agent assist over real sockets: the shopper panel (profile, signals, recommendations) and reply drafts.
+"""Agent assist over real sockets: the shopper panel (profile, signals, mood, orders, products shown,
+recommendations) and reply drafts.
 
 The model is scripted (it invents a SKU and a price so that the draft's output checks
 show); retrieval, the personalizer, the classifiers and the database are real.
@@ -58,6 +59,12 @@ async def test_console_shows_the_shopper_and_drafts_a_checked_reply_the_agent_ed
         stored = messages(db_url, cid)[0].meta["signals"]  # the classifier's reading of the message
         assert context["signals"] == stored and stored["sentiment"]["label"] in ("negative", "neutral", "positive")
         assert context["risk"]["negative"] == pytest.approx(stored["sentiment"]["negative"], abs=1e-3)
+        assert [p["negative"] for p in context["mood"]] == [pytest.approx(stored["sentiment"]["negative"], abs=1e-3)]
+        reply = messages(db_url, cid)[1].meta  # the products the bot showed, in its order, each with why
+        assert [p["sku"] for p in context["shown"]] == reply["retrieved_skus"][:6]
+        assert all(p["title"] and p["reason"] for p in context["shown"])
+        theirs = sorted((o for o in demo_store.orders if o.shopper == busiest), key=lambda o: o.at, reverse=True)
+        assert context["orders"] and [(o["number"], o["status"]) for o in context["orders"]] == [(o.number, o.status) for o in theirs[:5]]
 
         await ana.send(json.dumps({"type": "draft.create", "conversation_id": cid}))
         draft, _ = await recv_until(ana, "draft.created", 60)

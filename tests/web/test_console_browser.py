@@ -45,7 +45,11 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         console.click("#login button")
         console.locator("#login").wait_for(state="hidden")  # once in, the form is gone and the desk shows
         assert console.locator("#desk").is_visible()
-        console.locator("#queue li").first.click()  # the one conversation
+        row = console.locator("#queue li").first  # the one conversation, pushed: the console never polls
+        assert row.locator(".shopper").inner_text().startswith("guest ")  # a handle, not the session token
+        assert "wool socks" in row.locator(".last").inner_text() and row.locator(".reason").inner_text()
+        assert row.locator(".owner").inner_text() == "assistant"
+        row.click()
         console.locator("#transcript .msg.assistant").first.wait_for()
         console.click("#takeover")
         console.locator("#state").filter(has_text="you have it").wait_for()
@@ -53,6 +57,9 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         chat.locator(".msg.note").filter(has_text="ana joined the chat").wait_for()
         assert "mood" in console.locator("#signals").inner_text()  # the shopper panel
         assert "new shopper" in console.locator("#profile").inner_text()  # a widget visitor has no history
+        assert console.locator("#orders").inner_text() == "No orders"
+        assert console.locator("#mood circle").count() == 1  # one shopper message so far
+        assert console.locator("#shown li").count() > 0  # the cards the assistant showed, with why
 
         console.click("#draft")  # the real model drafts; the agent edits it before it is sent
         console.locator("#reply.drafted").wait_for(timeout=120_000)
@@ -64,6 +71,8 @@ def test_an_agent_takes_over_from_the_console_and_the_shopper_sees_it(
         chat.locator("#input").fill("great, thanks!")
         chat.locator("#send").click()
         console.locator("#transcript .msg.shopper").filter(has_text="great, thanks!").wait_for(timeout=10_000)
+        console.locator("#queue li .last").filter(has_text="great, thanks!").wait_for(timeout=10_000)  # live row
+        assert console.locator("#queue li .owner").first.inner_text() == "yours"
         store.wait_for_timeout(1000)
         assert chat.locator(".typing").count() == 0  # a human answers: no assistant is "typing"
         assert chat.locator(".msg.assistant").count() == 1

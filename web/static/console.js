@@ -1,9 +1,9 @@
-/* aisle agent console: queue by risk, live transcript, shopper panel, drafts, takeover, replies, release.
+/* aisle agent console: a live queue (pushed by the server, ranked by risk, with reasons), live transcript, shopper panel, drafts, takeover, replies, release.
    Text is set with textContent. */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var ws = null, me = null, open = null, owner = null, sent = 0, refresh = null, draftId = null;
+  var ws = null, me = null, open = null, owner = null, sent = 0, draftId = null, rows = [];
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -13,20 +13,29 @@
   }
   function send(frame) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame)); }
 
-  function drawQueue(conversations) {
+  function waited(since) {
+    if (!since) return "";
+    var min = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 60000));
+    return min < 1 ? "waiting <1 min" : min < 60 ? "waiting " + min + " min" : "waiting " + Math.floor(min / 60) + " h " + (min % 60) + " min";
+  }
+  function drawQueue(conversations) {  // ranked by the server: asked for a human, then risk, then the longest wait
+    if (conversations) rows = conversations;
     var list = $("queue"); list.textContent = "";
-    conversations.forEach(function (c) {
+    rows.forEach(function (c) {
       var score = (c.risk && c.risk.score) || 0;
-      var item = el("li", c.conversation_id === open ? "open" : "");
+      var item = el("li", (c.conversation_id === open ? "open" : "") + (c.handoff_requested ? " asked" : ""));
+      item.dataset.id = c.conversation_id;
       var top = el("div", "row");
-      top.appendChild(el("span", "", c.shopper));
+      top.appendChild(el("strong", "shopper", c.shopper));
       top.appendChild(el("span", "risk" + (score >= 0.3 ? " high" : ""), score.toFixed(2)));
       item.appendChild(top);
-      var why = el("div", "row");
-      why.appendChild(el("span", "muted", c.flagged_reason || (c.risk && c.risk.reason) || ""));
-      why.appendChild(el("span", "pill", c.state === "agent" ? (c.agent_id === me.agent_id ? "yours" : "taken") : c.state));
-      item.appendChild(why);
-      item.appendChild(el("div", "last", c.last_message));
+      item.appendChild(el("div", "reason", c.reason));
+      item.appendChild(el("div", "last", "“" + c.last_message + "”"));
+      var foot = el("div", "row muted");
+      foot.appendChild(el("span", "waited", waited(c.waiting_since)));
+      var who = c.state === "agent" ? (me && c.agent_id === me.agent_id ? "yours" : c.agent) : c.handoff_requested ? "needs an agent" : "assistant";
+      foot.appendChild(el("span", "pill owner", who));
+      item.appendChild(foot);
       item.addEventListener("click", function () { watch(c.conversation_id); });
       list.appendChild(item);
     });
@@ -38,7 +47,7 @@
       item.appendChild(el("div", "", p.title));
       var row = el("div", "muted");
       row.appendChild(el("span", "price", p.currency + " " + Number(p.price).toFixed(2)));
-      row.appendChild(document.createTextNode(" · " + p.availability + " · " + p.sku + (p.reason ? " · " + p.reason : "")));
+      row.appendChild(document.createTextNode((p.availability ? " · " + p.availability : "") + " · " + p.sku + (p.reason ? " · " + p.reason : "")));
       item.appendChild(row);
       list.appendChild(item);
     });
@@ -53,16 +62,46 @@
      ["why", c.flagged_reason || risk.reason || "-"]].forEach(function (pair) {
       dl.appendChild(el("dt", "", pair[0])); dl.appendChild(el("dd", "", pair[1]));
     });
+    drawMood(c.mood || []);
+    var orders = $("orders"); orders.textContent = "";
+    (c.orders || []).forEach(function (o) {
+      var item = el("li", "order " + o.status);
+      item.appendChild(el("div", "", o.number + " · " + o.status));
+      item.appendChild(el("div", "muted", (o.created_at || "").slice(0, 10) + " · " + o.items + " item" + (o.items === 1 ? "" : "s") + " · " + Number(o.total).toFixed(2)));
+      orders.appendChild(item);
+    });
+    if (!(c.orders || []).length) orders.appendChild(el("li", "muted", "No orders"));
+    cards($("shown"), c.shown);
     var p = c.profile;
     $("profile").textContent = p ? p.summary + " · " + p.events + " events" : "No profile (personalization is off).";
     cards($("recommended"), c.recommended);
+  }
+  function drawMood(points) {  // P(negative) of each shopper message, oldest left; red above one half
+    var svg = $("mood"), ns = "http://www.w3.org/2000/svg"; svg.textContent = "";
+    var mid = document.createElementNS(ns, "line");
+    [["x1", 0], ["x2", 240], ["y1", 24], ["y2", 24], ["class", "midline"]].forEach(function (a) { mid.setAttribute(a[0], a[1]); });
+    svg.appendChild(mid);
+    var step = points.length > 1 ? 228 / (points.length - 1) : 0;
+    var xy = points.map(function (p, i) { return [6 + i * step, 44 - p.negative * 40]; });
+    if (xy.length > 1) {
+      var path = document.createElementNS(ns, "polyline");
+      path.setAttribute("points", xy.map(function (q) { return q[0].toFixed(1) + "," + q[1].toFixed(1); }).join(" "));
+      path.setAttribute("class", "trend"); svg.appendChild(path);
+    }
+    xy.forEach(function (q, i) {
+      var dot = document.createElementNS(ns, "circle");
+      dot.setAttribute("cx", q[0].toFixed(1)); dot.setAttribute("cy", q[1].toFixed(1)); dot.setAttribute("r", 3);
+      dot.setAttribute("class", points[i].negative >= 0.5 ? "dot bad" : "dot");
+      var tip = document.createElementNS(ns, "title"); tip.textContent = points[i].label + " (" + points[i].negative.toFixed(2) + " negative)";
+      dot.appendChild(tip); svg.appendChild(dot);
+    });
   }
   function clearDraft() { draftId = null; $("reply").classList.remove("drafted"); cards($("draft-products"), []); }
   function watch(id) {
     open = id; $("transcript").textContent = ""; $("title").textContent = "Conversation " + id;
     clearDraft(); $("draft").disabled = false;
     send({ type: "conversation.watch", conversation_id: id });
-    send({ type: "queue.list" });
+    drawQueue();
   }
   function line(m) {
     if (document.querySelector('#transcript [data-id="' + m.id + '"]')) return;
@@ -87,17 +126,22 @@
   }
   function onFrame(f) {
     switch (f.type) {
-      case "agent.ready": me = f; $("who").textContent = f.name + " (" + f.role + ")"; break;
+      case "agent.ready":
+        me = f; $("who").textContent = f.name + " (" + f.role + ")";
+        $("assign").hidden = f.role !== "supervisor"; $("assign").textContent = "";
+        $("assign").appendChild(el("option", "", "Assign to…"));
+        (f.team || []).forEach(function (a) { var o = el("option", "", a.name); o.value = a.id; $("assign").appendChild(o); });
+        break;
       case "queue.snapshot": drawQueue(f.conversations); break;
       case "conversation.transcript":
         if (f.conversation_id !== open) break;
-        f.messages.forEach(line); setState(f.state, f.agent_id); drawContext(f.context || {}); send({ type: "queue.list" }); break;
+        f.messages.forEach(line); setState(f.state, f.agent_id); drawContext(f.context || {}); break;
       case "draft.created":
         if (f.conversation_id !== open) break;
         draftId = f.draft_id; $("text").value = f.text; $("reply").classList.add("drafted");
         cards($("draft-products"), f.products); $("draft").disabled = false; $("draft").textContent = "Draft a reply";
         break;
-      case "conversation.state": if (f.conversation_id === open) setState(f.state, f.agent_id); send({ type: "queue.list" }); break;
+      case "conversation.state": if (f.conversation_id === open) setState(f.state, f.agent_id); break;
       case "message.created": case "message.completed":
         if (f.conversation_id === open) line({ id: f.id, role: f.role || "assistant", text: f.text, meta: f.meta });
         break;
@@ -113,8 +157,6 @@
       if (e.code === 1008) { sessionStorage.removeItem("aisle.agent"); $("desk").hidden = true; $("login").hidden = false; return; }
       setTimeout(function () { connect(token); }, 2000);
     };
-    clearInterval(refresh);
-    refresh = setInterval(function () { send({ type: "queue.list" }); }, 5000);
   }
   $("login").addEventListener("submit", function (e) {
     e.preventDefault();
@@ -127,6 +169,11 @@
   $("takeover").addEventListener("click", function () {
     send({ type: "conversation.takeover", conversation_id: open }); $("takeover").disabled = true;
   });
+  $("assign").addEventListener("change", function () {
+    if (open !== null && $("assign").value) send({ type: "conversation.assign", conversation_id: open, agent_id: Number($("assign").value) });
+    $("assign").selectedIndex = 0;
+  });
+  setInterval(function () { drawQueue(); }, 30000);  // the waiting times tick on; the rows themselves are pushed
   $("release").addEventListener("click", function () { send({ type: "conversation.release", conversation_id: open }); });
   $("draft").addEventListener("click", function () {
     send({ type: "draft.create", conversation_id: open }); $("draft").disabled = true; $("draft").textContent = "Drafting…";
