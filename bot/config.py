@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; defaults to SQLite at HOME/aisle.db."
     )
 
+    fanout: Literal["auto", "local", "postgres"] = Field(
+        "auto", description="How app replicas tell each other about conversations: auto = PostgreSQL "
+                            "LISTEN/NOTIFY on a PostgreSQL database, one process on SQLite.")
+
     llm: Literal["vllm", "local"] = Field("vllm", description="Generation backend.")
     vllm_url: str | None = Field(
         None, description="External vLLM server; unset = start and supervise our own."

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters import AdapterSwitch, chosen_adapter
 from bot.churn_risk import ChurnRisk
@@ -22,6 +24,7 @@ from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.llm.gate import DispatchGate
 from bot.model_store import encoder_dir
+from bot.models import Message
 from bot.personalize import Personalizer
 from bot.policy import Policy
 from bot.signals import load_signals
@@ -31,7 +34,10 @@ from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
 from web import agent, api, chat, logs
 from web.auth import AgentTokenSigner, TokenSigner
+from web.bus import bus_for
+from web.chat import stored_frame
 from web.connections import Connections
+from web.hub import Hub
 from web.queue_feed import QueueFeed
 from web.state import AppState
 
@@ -80,6 +86,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings, live)
         watcher: asyncio.Task[None] | None = None
         batchers: TurnBatchers | None = None
+        bus = bus_for(settings.db_url, settings.fanout)
         try:  # from here on, a failed startup stops what was started (a managed vLLM, the micro-batchers)
             batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
                                     MicroBatcher(scorer.score) if scorer is not None else None)
@@ -96,6 +103,12 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             use_adapter(built.serving)
             await switch.sync()  # the registry's live adapter is loaded before the first shopper arrives
             watcher = asyncio.create_task(switch.run(settings.adapter_poll_s), name="adapter-switch")
+
+            async def reload(message_id: int) -> BaseModel | None:  # a message another replica announced
+                msg = await asyncio.to_thread(_message, factory, message_id)
+                return stored_frame(index, msg, full=True) if msg is not None else None
+
+            await bus.start()
             app.state.aisle = AppState(
                 settings=settings, engine=engine, factory=factory, index=index, llm=built.backend,
                 dialogue=dialogue, signer=TokenSigner(settings.signing_key(), settings.session_ttl_s),
@@ -103,7 +116,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                                         settings.session_burst_per_ip),
                 agent_signer=AgentTokenSigner(settings.signing_key(), settings.agent_session_ttl_s),
                 adapters=switch, deadlines=built.deadlines_now,
-                queue=QueueFeed(factory, churn_high=settings.policy_churn_high),
+                hub=Hub(bus, reload), queue=QueueFeed(factory, churn_high=settings.policy_churn_high, bus=bus),
             )
             log.info("aisle ready: %d products, backend %s, adapter %s", len(index), built.backend.name,
                      switch.current or "none (base model)")
@@ -111,6 +124,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
         finally:
             if (aisle := getattr(app.state, "aisle", None)) is not None:
                 await aisle.queue.close()
+            await bus.close()
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
@@ -128,6 +142,11 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
     app.include_router(agent.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _message(factory: sessionmaker[Session], message_id: int) -> Message | None:
+    with factory() as session:
+        return session.get(Message, message_id)
 
 
 def app_from_env() -> FastAPI:

@@ -26,6 +26,7 @@ from bot.dialogue import (
 )
 from bot.models import Conversation, ConversationState, Event, EventType, Feedback, Message, Product
 from bot.turn_events import shopper_meta
+from retrieval.index import ProductIndex
 from web.auth import TokenError
 from web.connections import Outbox, SlowReader
 from web.limits import TokenBucket, origin_allowed
@@ -61,6 +62,14 @@ def completed_frame(msg: Message, products: list[dict[str, Any]], *, full: bool 
     """A finished reply: with its full ``meta`` for agent consoles, else only the shopper's part of it."""
     meta = (msg.meta or {}) if full else shopper_meta(msg.meta)
     return MessageCompleted(id=msg.id, seq=msg.seq, text=msg.text, products=products, meta=meta)
+
+
+def stored_frame(index: ProductIndex, msg: Message, *, full: bool = False) -> MessageCreated | MessageCompleted:
+    """A stored message as a frame: a reply with its product cards (``full``: its whole record, for agents)."""
+    if msg.role.value != "assistant":
+        return created_frame(msg)
+    docs = (index.get(s) for s in (msg.meta or {}).get("retrieved_skus", []))
+    return completed_frame(msg, [product_card(d) for d in docs if d], full=full)
 
 
 class ChatConnection:
@@ -116,11 +125,7 @@ class ChatConnection:
     async def replay(self, last_seq: int) -> None:
         """Every stored message after ``last_seq``, as frames (a reply with its product cards)."""
         for msg in await asyncio.to_thread(self._db, self._missed, last_seq):
-            if msg.role.value == "assistant":
-                docs = (self.state.index.get(s) for s in (msg.meta or {}).get("retrieved_skus", []))
-                await self.send(completed_frame(msg, [product_card(d) for d in docs if d]))
-            else:
-                await self.send(created_frame(msg))
+            await self.send(stored_frame(self.state.index, msg))
 
     async def run_turn(self, frame: MessageCreate) -> None:
         async with self.state.connections.generation(self.conversation_id):  # one at a time, across sockets

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,5 +32,5 @@ class AppState:
     agent_signer: AgentTokenSigner
     adapters: AdapterSwitch
     queue: QueueFeed
-    hub: Hub = field(default_factory=Hub)
+    hub: Hub
     deadlines: Callable[[], dict[str, float | None] | None] = lambda: None  # the LLM's, for /healthz

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from bot.agents import add_agent
-from tests.conftest import REPO, make_settings, serve, volume
+from tests.conftest import DB_PARAMS, REPO, make_settings, serve, volume
 from tests.web.wsclient import open_chat, open_console, recv_until
 from web.app import create_app
 
@@ -174,6 +174,34 @@ async def test_disconnecting_mid_stream_aborts_the_vllm_request(
     assert aborted_promptly(aborted_in), sorted(aborted_in)
 
 
+async def takeover_trials(agent_base: str, shopper_base: str, gauge: Gauge, trials: int, attempts: int) -> list[float]:
+    """Ana, on ``agent_base``, takes over conversations streaming on ``shopper_base``: the seconds
+    until vLLM ran no request, per trial."""
+    aborted_in: list[float] = []
+    ana, _ = await open_console(agent_base, "ana", "ana-pass")
+    for trial in range(attempts):
+        ws, ready = await open_chat(shopper_base, f"taken-{trial}")
+        await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}", "text": QUESTION}))
+        early, running = await until_streaming_on_vllm(ws, gauge, trial)
+        if not running:
+            await ws.close()
+            continue
+        await ana.send(json.dumps({"type": "conversation.takeover", "conversation_id": ready["conversation_id"]}))
+        stopped_in = await gauge.until_idle()
+        _, seen = await recv_until(ws, "agent.joined", 10)  # the shopper is told; the reply stopped
+        await recv_until(ana, "conversation.transcript", 10)  # read, so her socket keeps answering pings
+        await ws.close()
+        ends = [f["meta"]["status"] for f in early + seen if f["type"] == "message.completed"]
+        if ends == ["completed"]:  # the model finished before the takeover arrived: not a trial
+            continue
+        assert ends == ["interrupted"], (trial, ends)
+        aborted_in.append(stopped_in)
+        if len(aborted_in) == trials:
+            break
+    await ana.close()
+    return aborted_in
+
+
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
@@ -183,29 +211,26 @@ async def test_an_agent_taking_over_mid_stream_aborts_the_vllm_request(
         add_agent(session, name="ana", password="ana-pass")
     settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=MAX_TOKENS,
                              messages_per_s=100.0, signals=False, **PATIENT)
-    aborted_in: list[float] = []
     gauge = Gauge(vllm_url)
     with stall_report("takeover"), serve(create_app(settings)) as base:
-        ana, _ = await open_console(base, "ana", "ana-pass")
-        for trial in range(ATTEMPTS):
-            ws, ready = await open_chat(base, f"taken-{trial}")
-            await ws.send(json.dumps({"type": "message.create", "client_id": f"c-{trial}", "text": QUESTION}))
-            early, running = await until_streaming_on_vllm(ws, gauge, trial)
-            if not running:
-                await ws.close()
-                continue
-            await ana.send(json.dumps({"type": "conversation.takeover", "conversation_id": ready["conversation_id"]}))
-            stopped_in = await gauge.until_idle()
-            _, seen = await recv_until(ws, "agent.joined", 10)  # the shopper is told; the reply stopped
-            await recv_until(ana, "conversation.transcript", 10)  # read, so her socket keeps answering pings
-            await ws.close()
-            ends = [f["meta"]["status"] for f in early + seen if f["type"] == "message.completed"]
-            if ends == ["completed"]:  # the model finished before the takeover arrived: not a trial
-                continue
-            assert ends == ["interrupted"], (trial, ends)
-            aborted_in.append(stopped_in)
-            if len(aborted_in) == TRIALS:
-                break
-        await ana.close()
+        aborted_in = await takeover_trials(base, base, gauge, TRIALS, ATTEMPTS)
     await gauge.aclose()
     assert aborted_promptly(aborted_in), sorted(aborted_in)
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", DB_PARAMS[1:], indirect=True)
+async def test_a_takeover_on_one_replica_aborts_the_vllm_request_another_replica_streams(
+    tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Two app replicas on one PostgreSQL: the shopper streams from B, Ana takes over on A, and B's
+    vLLM request stops (LISTEN/NOTIFY carries the takeover from A to B)."""
+    with factory() as session, session.begin():
+        add_agent(session, name="ana", password="ana-pass")
+    apps = [create_app(make_settings(tmp_path / name, db_url, saved_index, vllm_url=vllm_url, max_tokens=MAX_TOKENS,
+                                     messages_per_s=100.0, signals=False, **PATIENT)) for name in ("a", "b")]
+    gauge = Gauge(vllm_url)
+    with stall_report("replica-takeover"), serve(apps[0]) as replica_a, serve(apps[1]) as replica_b:
+        aborted_in = await takeover_trials(replica_a, replica_b, gauge, 3, 6)
+    await gauge.aclose()
+    assert len(aborted_in) == 3 and sorted(aborted_in)[-2] <= 2.0 and max(aborted_in) <= 5.0, sorted(aborted_in)

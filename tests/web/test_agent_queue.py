@@ -19,7 +19,7 @@ from bot.agent_queue import HANDOFF_ASKED, queue, reason_in_words, shopper_handl
 from bot.agents import add_agent
 from bot.llm.scripted import ScriptedBackend
 from bot.models import ConversationState, Role
-from tests.conftest import make_settings, serve
+from tests.conftest import DB_PARAMS, make_settings, serve
 from tests.web.wsclient import open_chat, open_console, recv_until
 from web.app import create_app
 
@@ -61,7 +61,7 @@ def _conversation(session: Session, shopper: str, text: str, *, score: float,
     return conv.id
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("db_url", DB_PARAMS, indirect=True)
 def test_an_explicit_request_for_a_human_ranks_first_then_risk_and_agents_see_only_theirs(
         factory: sessionmaker[Session]) -> None:
     with factory() as session, session.begin():
