@@ -50,9 +50,9 @@ def test_passwords_are_argon2_and_older_scrypt_hashes_upgrade_on_the_next_login(
     assert a != b and "secret" not in a and a.startswith("$argon2id$")
     with factory() as session, session.begin():
         add_agent(session, name="new", password="new-pass")
-        old = add_agent(session, name="old", password="placeholder")
+        old = add_agent(session, name="old", password="overwritten-below")
         old.credential_hash = LegacyScrypt().hash("old-pass")  # as stored before argon2
-        add_agent(session, name="broken", password="placeholder").credential_hash = "plain-text-in-the-db"
+        add_agent(session, name="broken", password="overwritten-below").credential_hash = "plain-text-in-the-db"
     with factory() as session, session.begin():
         assert authenticate(session, name="new", password="New-pass") is None
         assert authenticate(session, name="old", password="Old-pass") is None
