@@ -147,7 +147,13 @@ def queue(session: Session, *, churn_high: float, limit: int = 50) -> list[Queue
         select(Conversation).where(Conversation.state != ConversationState.CLOSED, Conversation.last_seq > 0)
         .order_by(Conversation.updated_at.desc()).limit(limit * 4)
     ).all()
-    return sorted((entry(session, c, churn_high=churn_high) for c in convs), key=_rank)[:limit]
+    # the rows' shoppers and owners in two queries; entry()'s session.get then finds them in the session
+    held = [*session.scalars(select(User).where(User.id.in_({c.user_id for c in convs}))),
+            *session.scalars(select(Agent).where(Agent.id.in_({c.assigned_agent_id for c in convs
+                                                               if c.assigned_agent_id})))]
+    rows = sorted((entry(session, c, churn_high=churn_high) for c in convs), key=_rank)[:limit]
+    del held
+    return rows
 
 
 def visible(e: QueueEntry | dict[str, Any], *, agent_id: int, role: str) -> bool:
