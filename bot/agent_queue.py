@@ -16,11 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
+from bot.conversations import HANDOFF_ASKED
 from bot.models import Agent, Conversation, ConversationState, Message, Role, User
 from bot.routing import ORDER_NUMBER
-
-HANDOFF_ASKED = "asked for a human"
-"""The flag an explicit ``handoff.request`` leaves (and the words the queue shows for it)."""
 
 _PROBLEMS = (  # what went wrong, in the shopper's words -> the queue's adjective
     (re.compile(r"\b(late|delay(ed)?|still (not|hasn'?t)|never (arrived|came)|not (arrived|here))\b", re.I),
@@ -104,6 +102,8 @@ def reason_in_words(*, text: str, signals: dict[str, Any] | None, risk: dict[str
         parts.append("high churn risk")
     if risk.get("rule") == "negative_streak":
         parts.append("upset several turns in a row")
+        if flagged == risk.get("reason"):  # the policy's own words for the same streak: said once
+            flagged = None
     if flagged:
         parts.append(HANDOFF_ASKED if flagged.endswith(HANDOFF_ASKED) else flagged)
     return "; ".join(dict.fromkeys(parts)) or "nothing flagged"

@@ -20,17 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
+from bot.conversations import move
+from bot.errors import RequestError
 from bot.models import Agent, Conversation, ConversationState, Message, Role
 
 ROLES = ("agent", "supervisor")
 
 
-class OwnershipError(ValueError):
+class OwnershipError(RequestError):
     """The conversation is not this agent's to change; ``code`` goes to the client."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class LegacyScrypt:
@@ -131,7 +129,8 @@ def take_over(session: Session, *, conversation_id: int, agent_id: int) -> Messa
         raise OwnershipError("already_taken", "Another agent has this conversation.")
     if conv.state == ConversationState.AGENT:
         return None
-    conv.state, conv.assigned_agent_id = ConversationState.AGENT, agent.id
+    move(conv, "take_over")
+    conv.assigned_agent_id = agent.id
     return crud.add_message(session, conversation_id=conv.id, role=Role.SYSTEM,
                             text=f"{agent.name} joined the chat.", meta={"event": "agent.joined", "agent": agent.name})
 
@@ -148,8 +147,8 @@ def reassign(session: Session, *, conversation_id: int, by_agent_id: int, to_age
     conv = session.get(Conversation, conversation_id, with_for_update=True)
     if conv is None or conv.state == ConversationState.CLOSED:
         raise OwnershipError("unknown_conversation", f"No open conversation {conversation_id}.")
-    from_bot = conv.state != ConversationState.AGENT
-    conv.state, conv.assigned_agent_id = ConversationState.AGENT, to.id
+    from_bot = move(conv, "assign") != ConversationState.AGENT
+    conv.assigned_agent_id = to.id
     return crud.add_message(session, conversation_id=conv.id, role=Role.SYSTEM, text=f"{to.name} joined the chat.",
                             meta={"event": "agent.joined", "agent": to.name, "assigned_by": by.name}), from_bot
 
@@ -158,8 +157,8 @@ def release(session: Session, *, conversation_id: int, agent_id: int) -> Message
     """Hand the conversation back to the assistant; returns the stored notice."""
     agent = session.get_one(Agent, agent_id)
     conv = _owned(session, conversation_id, agent)
-    conv.state, conv.assigned_agent_id = ConversationState.BOT, None
-    conv.flagged_reason = None
+    move(conv, "release")
+    conv.assigned_agent_id, conv.flagged_reason = None, None
     return crud.add_message(session, conversation_id=conv.id, role=Role.SYSTEM,
                             text=f"{agent.name} left the chat; the assistant is back.",
                             meta={"event": "agent.left", "agent": agent.name})

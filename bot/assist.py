@@ -9,14 +9,17 @@ in the ``drafts`` table.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
 from bot.dialogue import Dialogue, fallback_text, product_card
+from bot.errors import RequestError
 from bot.llm.base import Delta, LLMUnavailable
 from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
@@ -28,21 +31,37 @@ SHOWN, ORDERS, PANEL_MESSAGES = 6, 5, 40
 """The panel's products the bot showed, recent orders, and the messages its mood chart reads."""
 
 
-class AssistError(ValueError):
+class AssistError(RequestError):
     """A draft or context request that cannot be served; ``code`` is sent to the console."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+
+@dataclass(frozen=True, slots=True)
+class DraftReserved:
+    """The draft's row is reserved and its products chosen; its words follow."""
+
+    id: int
+    conversation_id: int
+    products: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftText:
+    id: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
 class DraftReply:
+    """The finished draft, as stored (it may differ from the streamed words when the guard cut them all)."""
+
     id: int
     conversation_id: int
     text: str
     products: list[dict[str, Any]]
     meta: dict[str, Any]
+
+
+DraftEvent = DraftReserved | DraftText | DraftReply
 
 
 def _latest_question(session: Session, conversation_id: int, history_turns: int
@@ -66,8 +85,12 @@ def draft_turns(messages: list[Message], turns: int) -> list[Turn]:
     return [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text) for m in rows]
 
 
-async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int) -> DraftReply:
-    """Write a reply to the latest shopper message for the agent to edit, and store it as a draft.
+async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: int
+                       ) -> AsyncGenerator[DraftEvent, None]:
+    """Write a reply to the latest shopper message for the agent to edit, streaming its words as the model
+    writes them (through the same guard as the bot's replies), and store it as a draft.
+
+    Yields one :class:`DraftReserved`, then :class:`DraftText` pieces, then the stored :class:`DraftReply`.
 
     Raises:
         AssistError: for an unknown conversation, or one with no shopper message to answer.
@@ -85,14 +108,24 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
     g = await asyncio.to_thread(dialogue._ground, user_id, text, earlier, query, None)
     request, record = dialogue.request_for(g, turns, text, g.opening)
     guard = dialogue.guard_for(g, text, g.opening)
-    parts = [g.opening]
     meta: dict[str, Any] = {"retrieved_skus": [p.sku for p in g.products], "route": g.route,
-                            "model": dialogue.llm.model_name, "adapter": request.model, "reply_to": question.id}
+                            "model": dialogue.llm.model_name, "adapter": request.model, "reply_to": question.id,
+                            "status": "writing", "prompt": record.as_meta()}
+    draft_id = await asyncio.to_thread(_store_draft, dialogue, None, conversation_id=conversation_id,
+                                       agent_id=agent_id, text="", meta=meta)
+    products = [product_card(p) for p in g.products]
+    yield DraftReserved(draft_id, conversation_id, products)
+    parts = [g.opening]
+    if g.opening:
+        yield DraftText(draft_id, g.opening)
     try:
         async for item in dialogue.llm.stream(request):
-            if isinstance(item, Delta):
-                parts.append(guard.feed(item.text))
-        parts.append(guard.finish())
+            if isinstance(item, Delta) and (released := guard.feed(item.text)):
+                parts.append(released)
+                yield DraftText(draft_id, released)
+        if tail := guard.finish():
+            parts.append(tail)
+            yield DraftText(draft_id, tail)
         reply = "".join(parts).strip()
         if guard.cut_whole:
             reply = (g.opening + listing_text(g.products)).strip()
@@ -101,17 +134,30 @@ async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int
         reply = g.opening or fallback_text(g.products)
         meta.update(status="fallback", error=str(exc)[:300])
     meta["guard"] = guard.corrections
+    await asyncio.to_thread(_store_draft, dialogue, draft_id, conversation_id=conversation_id, agent_id=agent_id,
+                            text=reply, meta=meta)
+    yield DraftReply(draft_id, conversation_id, reply, products, {k: v for k, v in meta.items() if k != "prompt"})
 
-    def store() -> int:
-        with dialogue.factory() as session, session.begin():
-            row = Draft(conversation_id=conversation_id, agent_id=agent_id, suggested_text=reply,
-                        meta={**meta, "prompt": record.as_meta()})
+
+async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int) -> DraftReply:
+    """The finished draft of :func:`stream_draft`, for callers that do not show it as it is written."""
+    async for event in stream_draft(dialogue, conversation_id=conversation_id, agent_id=agent_id):
+        if isinstance(event, DraftReply):
+            return event
+    raise AssertionError("a draft stream ends with its reply")
+
+
+def _store_draft(dialogue: Dialogue, draft_id: int | None, *, conversation_id: int, agent_id: int, text: str,
+                 meta: dict[str, Any]) -> int:
+    """Reserve a draft row (``draft_id`` None) or fill in the one reserved; returns its id."""
+    with dialogue.factory() as session, session.begin():
+        row = session.get(Draft, draft_id) if draft_id is not None else None
+        if row is None:
+            row = Draft(conversation_id=conversation_id, agent_id=agent_id)
             session.add(row)
-            session.flush()
-            return row.id
-
-    draft_id = await asyncio.to_thread(store)
-    return DraftReply(draft_id, conversation_id, reply, [product_card(p) for p in g.products], meta)
+        row.suggested_text, row.meta = text, dict(meta)
+        session.flush()
+        return row.id
 
 
 def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
@@ -186,3 +232,4 @@ def record_sent(session: Session, *, draft_id: int, conversation_id: int, messag
         raise AssistError("unknown_draft", f"No draft {draft_id} in conversation {conversation_id}.")
     row.sent_text = message.text
     row.message_id = message.id
+    row.edit_distance = Levenshtein.distance(row.suggested_text, message.text)

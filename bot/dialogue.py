@@ -18,8 +18,9 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import crud
+from bot import conversations, crud
 from bot.churn_risk import ChurnRisk
+from bot.errors import RequestError
 from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
 from bot.llm.gate import DispatchGate, Ticket
@@ -96,12 +97,8 @@ class Grounded:
     route: str = "product"
 
 
-class TurnRejected(ValueError):
+class TurnRejected(RequestError):
     """The shopper's input cannot start a turn; ``code`` is sent to the client."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -184,6 +181,17 @@ class Dialogue:
                 f"The message has {len(text)} characters; the limit is {self.config.max_chars}.",
             )
         return text
+
+    def record_behaviour(self, *, user_id: int, conversation_id: int, sku: str, event: str) -> None:
+        """A product view, click or add-to-cart from the widget: stored, then the shopper's cached churn
+        risk is dropped (new behaviour) and the exploration bandit learns from it."""
+        with self.factory() as session, session.begin():
+            conversations.record_event(session, user_id=user_id, conversation_id=conversation_id, sku=sku,
+                                       event=event)
+        if self.churn is not None:
+            self.churn.invalidate(user_id)
+        if self.personalizer is not None:
+            self.personalizer.feedback(sku, event)
 
     def _save_shopper(self, conversation_id: int, text: str, client_id: str | None
                       ) -> tuple[Message, bool, list[Message], int, bool]:

@@ -199,6 +199,7 @@ class Draft(Base):
     suggested_text: Mapped[str] = mapped_column(Text)
     sent_text: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the agent's message sent from it
+    edit_distance: Mapped[int | None] = mapped_column(Integer)  # characters changed from suggested to sent
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # retrieved SKUs, the prompt record, guard
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

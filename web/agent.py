@@ -12,35 +12,44 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.websockets import WebSocketState
 
 from bot import agents, crud
-from bot.assist import AssistError, draft_reply, record_sent, shopper_context
+from bot.assist import (
+    DraftReply,
+    DraftReserved,
+    DraftText,
+    record_sent,
+    shopper_context,
+    stream_draft,
+)
 from bot.models import Conversation, Message
-from web.agent_protocol import (
-    AGENT_FRAME,
+from web.api import STATIC
+from web.auth import AgentClaims
+from web.deps import StateDep
+from web.protocol import (
+    AGENT_FRAMES,
+    AgentJoined,
+    AgentLeft,
     AgentMessage,
     AgentReady,
     Assign,
     DraftCreate,
     DraftCreated,
+    DraftDelta,
+    DraftStarted,
     QueueList,
     Release,
     StateChanged,
     TakeOver,
     Transcript,
     Watch,
+    created_frame,
 )
-from web.api import STATIC
-from web.auth import AgentClaims
-from web.chat import TRY_AGAIN_LATER, admit, close_quietly, created_frame
-from web.connections import Outbox, SlowReader
-from web.deps import StateDep
-from web.protocol import AgentJoined, AgentLeft, ErrorFrame
+from web.sockets import FrameSocket, admit
 from web.state import AppState
 
 log = logging.getLogger("aisle.agent")
@@ -90,58 +99,51 @@ def message_dict(msg: Message) -> dict[str, Any]:
             "created_at": msg.created_at.isoformat() if msg.created_at else None}
 
 
-class AgentConnection:
+class AgentConnection(FrameSocket):
     """One agent socket."""
 
+    inbound = AGENT_FRAMES
+
     def __init__(self, ws: WebSocket, state: AppState, claims: AgentClaims) -> None:
-        self.state = state
+        super().__init__(ws, state)
         self.agent = claims
         self.agent_id, self.role = claims.agent_id, claims.role  # what the queue feed filters on
-        self.outbox = Outbox(ws.send_text, state.settings.outbox_frames, state.settings.outbox_wait_s)
-        self.drafting: set[asyncio.Task[None]] = set()  # drafts being written; cancelled with the socket
-
-    async def send(self, frame: BaseModel) -> None:
-        await self.outbox.put(frame.model_dump_json())
+        self.label = f"agent socket of {claims.name}"
 
     async def relay(self, conversation_id: int, frame: BaseModel) -> None:
         """A conversation's frame, tagged with the conversation it belongs to."""
         await self.outbox.put(json.dumps({**frame.model_dump(mode="json"), "conversation_id": conversation_id}))
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send(ErrorFrame(code=code, message=message))
+    async def opened(self) -> None:
+        team = await self.in_db(agents.team) if self.role == "supervisor" else []
+        await self.send(AgentReady(agent_id=self.agent_id, name=self.agent.name, role=self.role, team=team))
+        await self.state.queue.attend(self)  # the queue now, then again whenever it changes
 
-    def _db(self, fn: Any, /, **kwargs: Any) -> Any:
-        with self.state.factory() as session, session.begin():
-            return fn(session, **kwargs)
-
-    async def handle(self, raw: str) -> None:
-        try:
-            frame = AGENT_FRAME.validate_python(json.loads(raw))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            detail = str(exc).splitlines()[0][:200] if isinstance(exc, json.JSONDecodeError) else "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-            await self.error("invalid_frame", f"Invalid frame: {detail}")
-            return
-        try:
-            await self._dispatch(frame)
-        except (agents.OwnershipError, AssistError) as exc:
-            await self.error(exc.code, str(exc))
+    def closed(self) -> None:
+        self.state.hub.unwatch_all(self)
+        self.state.queue.leave(self)
 
     async def _transcript_frame(self, conversation_id: int) -> Transcript:
-        frame: Transcript = await asyncio.to_thread(self._db, self._transcript, conversation_id=conversation_id)
+        frame: Transcript = await self.in_db(self._transcript, conversation_id=conversation_id)
         frame.context = await asyncio.to_thread(shopper_context, self.state.dialogue, conversation_id)
         return frame
 
     async def _draft(self, conversation_id: int) -> None:
-        """Write a draft in the background: the console stays responsive while the model answers."""
+        """Write a draft in the background, streamed to this console: it stays responsive meanwhile."""
+        stream = stream_draft(self.state.dialogue, conversation_id=conversation_id, agent_id=self.agent_id)
         try:
-            d = await draft_reply(self.state.dialogue, conversation_id=conversation_id,
-                                  agent_id=self.agent.agent_id)
-        except AssistError as exc:
-            await self.error(exc.code, str(exc))
-            return
-        await self.send(DraftCreated(conversation_id=d.conversation_id, draft_id=d.id, text=d.text,
-                                     products=d.products, meta=d.meta))
+            async for event in stream:
+                match event:
+                    case DraftReserved(id=did, products=products):
+                        await self.send(DraftStarted(conversation_id=conversation_id, draft_id=did,
+                                                     products=products))
+                    case DraftText(id=did, text=text):
+                        await self.send(DraftDelta(conversation_id=conversation_id, draft_id=did, text=text))
+                    case DraftReply(id=did, text=text, products=products, meta=meta):
+                        await self.send(DraftCreated(conversation_id=conversation_id, draft_id=did, text=text,
+                                                     products=products, meta=meta))
+        finally:
+            await stream.aclose()
 
     @staticmethod
     def _reply(session: Session, *, conversation_id: int, agent_id: int, text: str, client_id: str,
@@ -152,58 +154,68 @@ class AgentConnection:
             record_sent(session, draft_id=draft_id, conversation_id=conversation_id, message=msg)
         return msg, resent
 
-    async def _dispatch(self, frame: BaseModel) -> None:
-        hub, cid = self.state.hub, getattr(frame, "conversation_id", 0)
+    async def dispatch(self, frame: BaseModel) -> None:
+        cid = getattr(frame, "conversation_id", 0)
         match frame:
             case QueueList():
                 await self.send(self.state.queue.snapshot(await asyncio.to_thread(self.state.queue.entries), self))
             case Watch():
-                hub.watch(cid, self)
+                self.state.hub.watch(cid, self)
                 await self.send(await self._transcript_frame(cid))
             case TakeOver():
-                notice = await asyncio.to_thread(self._db, agents.take_over, conversation_id=cid,
-                                                 agent_id=self.agent.agent_id)
-                hub.watch(cid, self)
-                if notice is not None:  # None: it was already this agent's
-                    await hub.interrupt(cid, then=AgentJoined(agent=self.agent.name))  # aborts the reply in flight
-                    await hub.publish(cid, created_frame(notice))
-                    self.state.queue.changed()
-                await self.send(await self._transcript_frame(cid))
+                await self._take_over(cid)
             case Assign(agent_id=to):
-                notice, from_bot = await asyncio.to_thread(self._db, agents.reassign, conversation_id=cid,
-                                                           by_agent_id=self.agent.agent_id, to_agent_id=to)
-                joined = AgentJoined(agent=notice.meta["agent"])
-                if from_bot:
-                    await hub.interrupt(cid, then=joined)
-                else:
-                    await hub.deliver(cid, created_frame(notice))
-                    await hub.deliver(cid, joined)
-                await hub.publish(cid, created_frame(notice))
-                await hub.publish(cid, StateChanged(conversation_id=cid, state="agent", agent_id=to))
-                self.state.queue.changed()
+                await self._assign(cid, to)
             case Release():
-                notice = await asyncio.to_thread(self._db, agents.release, conversation_id=cid,
-                                                 agent_id=self.agent.agent_id)
-                hub.watch(cid, self)  # an assigned agent may not have opened it: the state change is theirs too
-                await hub.deliver(cid, created_frame(notice))
-                await hub.deliver(cid, AgentLeft(agent=self.agent.name))
-                await hub.publish(cid, created_frame(notice))
-                await hub.publish(cid, StateChanged(conversation_id=cid, state="bot", agent_id=None))
-                self.state.queue.changed()
+                await self._release(cid)
             case DraftCreate():
-                task = asyncio.create_task(self._draft(cid), name=f"draft-{cid}")
-                self.drafting.add(task)
-                task.add_done_callback(self.drafting.discard)
+                self.spawn(self._draft(cid), name=f"draft-{cid}")
             case AgentMessage(text=text, client_id=client_id, draft_id=draft_id):
-                msg, resent = await asyncio.to_thread(self._db, self._reply, conversation_id=cid,
-                                                      agent_id=self.agent.agent_id, text=text, client_id=client_id,
-                                                      draft_id=draft_id)
-                if resent:  # the original acknowledgement only
-                    await self.relay(cid, created_frame(msg))
-                    return
-                await hub.deliver(cid, created_frame(msg))
-                await hub.publish(cid, created_frame(msg))
-                self.state.queue.changed()
+                await self._write(cid, text, client_id, draft_id)
+
+    async def _take_over(self, cid: int) -> None:
+        hub = self.state.hub
+        notice = await self.in_db(agents.take_over, conversation_id=cid, agent_id=self.agent_id)
+        hub.watch(cid, self)
+        if notice is not None:  # None: it was already this agent's
+            await hub.interrupt(cid, then=AgentJoined(agent=self.agent.name))  # aborts the reply in flight
+            await hub.publish(cid, created_frame(notice))
+            self.state.queue.changed()
+        await self.send(await self._transcript_frame(cid))
+
+    async def _assign(self, cid: int, to: int) -> None:
+        hub = self.state.hub
+        notice, from_bot = await self.in_db(agents.reassign, conversation_id=cid, by_agent_id=self.agent_id,
+                                            to_agent_id=to)
+        joined = AgentJoined(agent=notice.meta["agent"])
+        if from_bot:
+            await hub.interrupt(cid, then=joined)
+        else:
+            await hub.deliver(cid, created_frame(notice))
+            await hub.deliver(cid, joined)
+        await hub.publish(cid, created_frame(notice))
+        await hub.publish(cid, StateChanged(conversation_id=cid, state="agent", agent_id=to))
+        self.state.queue.changed()
+
+    async def _release(self, cid: int) -> None:
+        hub = self.state.hub
+        notice = await self.in_db(agents.release, conversation_id=cid, agent_id=self.agent_id)
+        hub.watch(cid, self)  # an assigned agent may not have opened it: the state change is theirs too
+        await hub.deliver(cid, created_frame(notice))
+        await hub.deliver(cid, AgentLeft(agent=self.agent.name))
+        await hub.publish(cid, created_frame(notice))
+        await hub.publish(cid, StateChanged(conversation_id=cid, state="bot", agent_id=None))
+        self.state.queue.changed()
+
+    async def _write(self, cid: int, text: str, client_id: str, draft_id: int | None) -> None:
+        msg, resent = await self.in_db(self._reply, conversation_id=cid, agent_id=self.agent_id, text=text,
+                                       client_id=client_id, draft_id=draft_id)
+        if resent:  # the original acknowledgement only
+            await self.relay(cid, created_frame(msg))
+            return
+        await self.state.hub.deliver(cid, created_frame(msg))
+        await self.state.hub.publish(cid, created_frame(msg))
+        self.state.queue.changed()
 
     @staticmethod
     def _transcript(session: Session, *, conversation_id: int) -> Transcript:
@@ -221,41 +233,4 @@ async def agent_socket(ws: WebSocket) -> None:
     # the console is served by this app: only its own origin (or a non-browser client) may connect
     if (claims := await admit(ws, [], state.agent_signer.verify)) is None:
         return
-    conn = AgentConnection(ws, state, claims)
-    writer = asyncio.create_task(conn.outbox.run(), name=f"agent-outbox-{claims.agent_id}")
-    close_code, close_reason = 1000, ""
-    try:
-        team = await asyncio.to_thread(conn._db, agents.team) if claims.role == "supervisor" else []
-        await conn.send(AgentReady(agent_id=claims.agent_id, name=claims.name, role=claims.role, team=team))
-        await state.queue.attend(conn)  # the queue now, then again whenever it changes
-        while True:
-            receive = asyncio.ensure_future(ws.receive())
-            done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
-            if writer in done:
-                receive.cancel()
-                if (crash := writer.exception()) is not None:
-                    raise crash
-                return
-            message = receive.result()
-            if message["type"] == "websocket.disconnect":
-                return
-            raw = message.get("text")
-            if raw is None or len(raw.encode()) > state.settings.max_frame_bytes:
-                await conn.error("bad_frame", "Send JSON text frames under the size limit.")
-                continue
-            await conn.handle(raw)
-    except SlowReader:
-        close_code, close_reason = TRY_AGAIN_LATER, "console too slow; reconnect"
-    except (WebSocketDisconnect, OSError):
-        return
-    except Exception:
-        log.exception("agent socket of %s failed", claims.name)
-        close_code = 1011
-    finally:
-        state.hub.unwatch_all(conn)
-        state.queue.leave(conn)
-        for task in (*conn.drafting, writer):
-            task.cancel()
-        await asyncio.gather(writer, *conn.drafting, return_exceptions=True)
-        if ws.client_state == WebSocketState.CONNECTED:
-            await close_quietly(ws, close_code, close_reason)
+    await AgentConnection(ws, state, claims).serve()

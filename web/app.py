@@ -35,9 +35,9 @@ from retrieval.search import ProductSearch
 from web import agent, api, chat, logs
 from web.auth import AgentTokenSigner, TokenSigner
 from web.bus import bus_for
-from web.chat import stored_frame
 from web.connections import Connections
 from web.hub import Hub
+from web.protocol import stored_frame
 from web.queue_feed import QueueFeed
 from web.state import AppState
 

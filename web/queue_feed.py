@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import agent_queue
 from bot.agent_queue import QueueEntry
-from web.agent_protocol import QueueSnapshot
 from web.bus import Bus
+from web.protocol import QueueSnapshot
 
 log = logging.getLogger("aisle.queue")
 

@@ -176,11 +176,34 @@ async def test_agent_login_and_tokens_are_checked(
                     await ws.recv()
             assert info.value.response.status_code == 403, url
         ana, _ = await open_console(base, "ana", "ana-pass")
-        for raw in ("{not json", "[1]", json.dumps({"type": "conversation.explode"})):
+        for raw, code in (("{not json", "bad_frame"), ("[1]", "bad_frame"),
+                          (json.dumps({"type": "conversation.explode"}), "unknown_type"),
+                          (json.dumps({"type": "conversation.watch", "conversation_id": "x"}), "invalid_frame")):
             await ana.send(raw)
             error = await recv(ana, 10)
-            assert error["type"] == "error" and error["code"] == "invalid_frame"
+            assert error["type"] == "error" and error["code"] == code, (raw, error)
         await ana.send(json.dumps({"type": "queue.list"}))
         assert (await recv(ana, 10))["type"] == "queue.snapshot"  # the socket survived
         await ana.close()
         assert (await asyncio.to_thread(httpx.get, f"{base}/console", timeout=10)).status_code == 200
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_watching_agent_sees_the_reply_as_it_is_written(
+    tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path
+) -> None:
+    seed_agents(factory)
+    settings = make_settings(tmp_path, db_url, saved_index, signals=False)
+    with serve(create_app(settings, llm=ScriptedBackend(lambda _: LONG[:400], delay_s=0.01))) as base:
+        shopper, ready = await open_chat(base, "watched")
+        cid = ready["conversation_id"]
+        ana, _ = await open_console(base, "ana", "ana-pass")
+        await ana.send(json.dumps({"type": "conversation.watch", "conversation_id": cid}))
+        await recv_until(ana, "conversation.transcript")
+        shown = await ask(shopper, "a light jacket please", "w-1", timeout=30)
+        done, before = await recv_until(ana, "message.completed", 30)
+        deltas = [f for f in before if f["type"] == "message.delta" and f["id"] == done["id"]]
+        assert len(deltas) > 3 and all(f["conversation_id"] == cid for f in deltas)
+        assert "".join(f["text"] for f in deltas) == "".join(f["text"] for f in shown if f["type"] == "message.delta")
+        for ws in (shopper, ana):
+            await ws.close()

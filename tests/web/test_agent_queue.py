@@ -39,10 +39,10 @@ def test_the_reason_says_what_is_wrong_in_words() -> None:
             "intent": {"label": "track_order", "confidence": 0.9}}
     assert reason_in_words(text="where is my order?", signals=calm, risk={}, flagged=None,
                            churn_high=0.7) == "asking about their order"
-    streak = {"churn": 0.3, "rule": "negative_streak"}
+    streak = {"churn": 0.3, "rule": "negative_streak", "reason": "negative sentiment on 2 turns in a row"}
     assert reason_in_words(text="the zipper is broken", signals={"sentiment": ANGRY["sentiment"]}, risk=streak,
                            flagged="negative sentiment on 2 turns in a row", churn_high=0.7) == (
-        "angry about a damaged item; upset several turns in a row; negative sentiment on 2 turns in a row")
+        "angry about a damaged item; upset several turns in a row")  # the streak is said once
     assert reason_in_words(text="hi", signals=None, risk={}, flagged=None, churn_high=0.7) == "nothing flagged"
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,8 +68,12 @@ async def test_console_shows_the_shopper_and_drafts_a_checked_reply_the_agent_ed
         assert context["orders"] and [(o["number"], o["status"]) for o in context["orders"]] == [(o.number, o.status) for o in theirs[:5]]
 
         await ana.send(json.dumps({"type": "draft.create", "conversation_id": cid}))
-        draft, _ = await recv_until(ana, "draft.created", 60)
+        draft, before = await recv_until(ana, "draft.created", 60)
         assert draft["conversation_id"] == cid and draft["products"]
+        streamed = [f for f in before if f["type"] in ("draft.started", "draft.delta")]
+        assert streamed[0]["type"] == "draft.started" and streamed[0]["products"] == draft["products"]
+        assert len(streamed) > 2 and {f["draft_id"] for f in streamed} == {draft["draft_id"]}  # written as it comes
+        assert "".join(f["text"] for f in streamed[1:]).strip() == draft["text"]
         first = draft["products"][0]
         assert "ZZ-999999" not in draft["text"] and "$1.00" not in draft["text"]  # checked like a reply
         assert first["sku"] in draft["text"] and draft["meta"]["guard"]
@@ -99,6 +104,8 @@ async def test_console_shows_the_shopper_and_drafts_a_checked_reply_the_agent_ed
     with factory() as session:
         row = session.scalars(select(Draft)).one()
         assert (row.conversation_id, row.suggested_text, row.sent_text) == (cid, draft["text"], edited)
+        assert row.agent_id is not None and row.meta["status"] == "completed" and row.meta["prompt"]
+        assert row.edit_distance == Levenshtein.distance(draft["text"], edited) > 0
     assert [m.role for m in messages(db_url, cid)].count(Role.AGENT) == 1
 
 

@@ -104,7 +104,9 @@
     drawQueue();
   }
   function line(m) {
-    if (document.querySelector('#transcript [data-id="' + m.id + '"]')) return;
+    var old = document.querySelector('#transcript [data-id="' + m.id + '"]');
+    if (old && !old.classList.contains("streaming")) return;
+    if (old) old.remove();  // a reply streamed so far: its finished form replaces it
     var node = el("li", "msg " + m.role);
     node.dataset.id = m.id;
     var signals = m.meta && m.meta.signals, tag = m.role;
@@ -113,6 +115,17 @@
     if (m.role !== "system") node.appendChild(el("span", "tag", tag));
     node.appendChild(document.createTextNode(m.text));
     $("transcript").appendChild(node);
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+  }
+  function delta(id, text) {  // a bot reply as the model writes it
+    var node = document.querySelector('#transcript [data-id="' + id + '"]');
+    if (!node) {
+      node = el("li", "msg assistant streaming"); node.dataset.id = id;
+      node.appendChild(el("span", "tag", "assistant · writing")); node.appendChild(document.createTextNode(""));
+      $("transcript").appendChild(node);
+    }
+    if (!node.classList.contains("streaming")) return;
+    node.lastChild.textContent += text;
     $("transcript").scrollTop = $("transcript").scrollHeight;
   }
   function setState(state, agentId) {
@@ -136,6 +149,15 @@
       case "conversation.transcript":
         if (f.conversation_id !== open) break;
         f.messages.forEach(line); setState(f.state, f.agent_id); drawContext(f.context || {}); break;
+      case "draft.started":
+        if (f.conversation_id !== open) break;
+        draftId = f.draft_id; $("text").value = ""; cards($("draft-products"), f.products); break;
+      case "draft.delta":
+        if (f.conversation_id === open && f.draft_id === draftId) $("text").value += f.text;
+        break;
+      case "message.delta":
+        if (f.conversation_id === open) delta(f.id, f.text);
+        break;
       case "draft.created":
         if (f.conversation_id !== open) break;
         draftId = f.draft_id; $("text").value = f.text; $("reply").classList.add("drafted");
