@@ -87,6 +87,27 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shoppers_forget(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from bot.erasure import forget
+    from bot.errors import RequestError
+
+    try:
+        with _factory()() as session, session.begin():
+            done = forget(session, shopper=args.shopper)
+    except RequestError as exc:
+        _say(f"error: {exc}")
+        return 2
+    print(json.dumps(asdict(done)))
+    _say(f"[forget] erased {done.messages} messages in {done.conversations} conversations, {done.events} events, "
+         f"{done.reviews} reviews and {done.orders} orders; anonymous counts kept")
+    if done.adapters_flagged:
+        _say(f"[forget] flagged for retraining (they were trained on this shopper's conversations): "
+             f"{', '.join(done.adapters_flagged)}")
+    return 0
+
+
 def cmd_catalog_import(args: argparse.Namespace) -> int:
     import csv
 
@@ -311,7 +332,8 @@ def cmd_adapters(args: argparse.Namespace) -> int:
                     first: dict = next(iter((row.metrics or {}).get("eval", {}).values()), {})
                     figures = (f"grounded {first['base']['grounded_rate']:.2f} -> "
                                f"{first['adapter']['grounded_rate']:.2f}" if "adapter" in first else "not evaluated")
-                    print(f"{row.name}\t{row.status}\t{figures}\t{row.path}")
+                    retrain = f"\tRETRAIN: {row.retrain_reason}" if row.retrain_reason else ""
+                    print(f"{row.name}\t{row.status}\t{figures}\t{row.path}{retrain}")
                 if not rows:
                     _say("no adapters yet: train one with `aisle finetune lora --data EXPORT_DIR`")
                 return 0
@@ -396,6 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
     add.set_defaults(fn=cmd_agent_add)
 
+    shoppers = sub.add_parser("shoppers", help="shoppers' data").add_subparsers(dest="action", required=True)
+    fg = shoppers.add_parser("forget", help="erase a shopper's personal data and messages",
+                             description="Deletes the shopper's messages (with ratings and drafts), events, reviews, "
+                                         "orders and id; keeps anonymous counts per conversation; later exports "
+                                         "leave them out; flags every adapter trained on their conversations.")
+    fg.add_argument("shopper", help="the store's id for the shopper (users.external_id), or users.id")
+    fg.set_defaults(fn=cmd_shoppers_forget)
+
     catalog = sub.add_parser("catalog", help="product catalog").add_subparsers(dest="action", required=True)
     imp = catalog.add_parser("import", help="import or update products from a file (plain or .gz)",
                              description="Import products from a CSV, JSONL, Shopify product CSV or Online Retail "
@@ -434,9 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     clf.set_defaults(fn=cmd_finetune_classifier)
 
     exp = finetune.add_parser("export", help="logged dialogs (and catalog-grounded ones) -> chat examples",
-                              description="Write train.jsonl, eval.jsonl and manifest.json: completed replies no "
-                                          "shopper rated down, and agents' edits of reply drafts, with personal "
-                                          "data scrubbed; shoppers without training consent are left out.")
+                              description="Write train.jsonl, eval.jsonl, pairs.jsonl and manifest.json: completed "
+                                          "replies no shopper rated down, and agents' edits of reply drafts, with "
+                                          "personal data scrubbed; preference pairs (an agent's edit against the "
+                                          "draft, a reply rated down against the better answer that followed) in "
+                                          "TRL's chosen/rejected form; shoppers without training consent are left "
+                                          "out.")
     exp.add_argument("--out", type=Path, help="output folder (default: $AISLE_HOME/exports/dialogs-TIMESTAMP)")
     exp.add_argument("--catalog-examples", type=int, default=800, metavar="N",
                      help="add N catalog-grounded dialogs about the store's own products (default 800; 0 = none)")

@@ -89,6 +89,7 @@ class User(Base):
     consent_personalization: Mapped[bool] = mapped_column(default=True)
     consent_training: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    forgotten_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # erased: an empty tombstone
 
 
 class Event(Base):
@@ -151,6 +152,7 @@ class Conversation(Base):
     adapter: Mapped[str | None] = mapped_column(String(100))
     risk: Mapped[dict[str, Any]] = mapped_column(default=dict)
     flagged_reason: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # anonymous counts kept when the shopper is erased
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -214,4 +216,5 @@ class Adapter(Base):
     dataset_manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[AdapterStatus] = mapped_column(_enum(AdapterStatus), default=AdapterStatus.CANDIDATE)
+    retrain_reason: Mapped[str | None] = mapped_column(Text)  # its data lost a shopper who was erased
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
@@ -18,7 +20,7 @@ from bot.config import get_settings
 from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted
 from bot.llm.base import GenerationRequest
 from bot.llm.scripted import ScriptedBackend
-from bot.models import Feedback, Role
+from bot.models import Draft, Feedback, Message, Role
 from bot.pii import scrub
 from finetune.data import ExportArgs, ExportError, export_dialogs
 from finetune.examples import Example, read_examples, sha256_file
@@ -100,7 +102,7 @@ async def test_examples_carry_the_prompt_serving_built_and_no_personal_data(
     examples = {ex.id: ex for ex in read_examples(tmp_path / "x" / "train.jsonl")}
     assert sorted(ex.source for ex in examples.values()) == ["assistant", "assistant", "assistant", "draft"]
     assert manifest["skipped"] == {"rated_down": 1, "status_fallback": 1, "no_training_consent": 1,
-                                   "agent_without_draft": 1}
+                                   "agent_without_draft": 1, "rated_down_without_better": 1}
     # the second turn's prompt is exactly what the model was sent, with the personal data replaced
     second = examples[f"message:{ids['second']}"]
     sent = llm.requests[1].messages
@@ -117,9 +119,42 @@ async def test_examples_carry_the_prompt_serving_built_and_no_personal_data(
     assert "[card]" in draft.messages[1]["content"] and draft.question == "it was the blue kettle"
     text = files_text(tmp_path / "x")
     assert not any(secret in text for secret in SECRETS)
-    # turn 1 comes again as history; the card is in a reply's question and in the draft's
-    assert manifest["pii_replaced"] == {"address": 2, "phone": 2, "email": 2, "card": 2}
+    # turn 1 comes again as history; the card is in a reply's question and in the draft's; the edited
+    # draft's pair repeats the card (its prompt) and the agent's email (chosen)
+    assert manifest["pii_replaced"] == {"address": 2, "phone": 2, "email": 3, "card": 3}
     assert manifest["sha256"]["train"] == sha256_file(tmp_path / "x" / "train.jsonl")
+
+
+async def test_preference_pairs_from_an_edited_draft_and_a_reply_rated_down(
+        factory: sessionmaker[Session], logged: tuple[ScriptedBackend, dict[str, int]], tmp_path: Path) -> None:
+    llm, ids = logged
+    with factory() as s, s.begin():
+        down = s.get_one(Message, ids["rated_down"])
+        rejected_reply = down.text
+        crud.add_message(s, conversation_id=down.conversation_id, role=Role.AGENT, client_id="agent:r2",
+                         text="Our Alpine parka is warmer; write to me at maria.lopez@example.com")
+        draft = s.scalars(select(Draft)).one()
+        suggested, sent, distance = draft.suggested_text, draft.sent_text, draft.edit_distance
+    manifest = export_dialogs(factory, ExportArgs(out_dir=tmp_path / "x", holdout=0.0, history_turns=HISTORY),
+                              say=lambda _: None, progress=False)
+    path = tmp_path / "x" / "pairs.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert manifest["pairs"] == {"draft_edit": 1, "rated_down": 1} and len(rows) == 2
+    assert manifest["sha256"]["pairs"] == sha256_file(path)
+    for row in rows:  # the conversational form TRL's DPO trainer reads
+        assert row["split"] == "train" and row["prompt"][0]["role"] == "system"
+        assert [m["role"] for m in row["chosen"] + row["rejected"]] == ["assistant", "assistant"]
+    edit, rated = sorted(rows, key=lambda r: r["source"])
+    assert sent is not None and distance == Levenshtein.distance(suggested, sent) > 0
+    assert edit["edit_distance"] == distance
+    assert edit["chosen"][0]["content"] == scrub(sent).text and "[email]" in edit["chosen"][0]["content"]
+    assert edit["rejected"][0]["content"] == scrub(suggested).text
+    drafted_from = llm.requests[ids["draft_request"]].messages
+    assert edit["prompt"] == [{**m, "content": scrub(m["content"]).text} for m in drafted_from]
+    assert rated["rejected"][0]["content"] == rejected_reply  # the reply the shopper rated down ...
+    assert rated["chosen"][0]["content"].startswith("Our Alpine parka")  # ... against the agent's answer
+    assert rated["prompt"] == llm.requests[2].messages  # the prompt the rated reply was written from
+    assert not any(secret in path.read_text() for secret in SECRETS)
 
 
 async def test_the_split_follows_groups_and_is_stable(

@@ -1,0 +1,90 @@
+"""Preference pairs from logged dialogs, in the chosen/rejected form TRL's DPO trainer reads.
+
+Two kinds, each against the prompt the rejected text was written from (rebuilt by
+:meth:`bot.prompts.PromptRecord.messages`, as serving builds it):
+
+- ``draft_edit``: a reply draft the agent changed before sending; the sent text is chosen, the
+  model's draft rejected (a draft sent unchanged says nothing about preference and is left out);
+- ``rated_down``: an assistant reply the shopper rated down; chosen is the agent's next message in
+  the conversation, or else the assistant's next reply that was not rated down, not a fallback and
+  not corrected by the guard.
+
+Every text passes through the export's scrubber before it is written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot.assist import draft_turns
+from bot.models import Draft, Message, Role
+from bot.prompts import PromptRecord, Turn
+from finetune.logged import Clean, prompt_record, scrubbed_prompt, served_history
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    source: str  # draft_edit | rated_down
+    group: str  # conversation:ID, for the held-out split
+    prompt: list[dict[str, str]]
+    chosen: list[dict[str, str]]
+    rejected: list[dict[str, str]]
+    edit_distance: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pair(*, id: str, source: str, conversation_id: int, record: PromptRecord, history: list[Turn],
+          question: str, chosen: str, rejected: str, clean: Clean, edit_distance: int | None = None) -> Pair:
+    _, prompt = scrubbed_prompt(record, history, question, clean)
+    return Pair(id=id, source=source, group=f"conversation:{conversation_id}", prompt=prompt,
+                chosen=[{"role": "assistant", "content": clean(chosen) or ""}],
+                rejected=[{"role": "assistant", "content": clean(rejected) or ""}], edit_distance=edit_distance)
+
+
+def _accepted(m: Message, ratings: dict[int, list[int]], fixed_by_guard: set[str]) -> bool:
+    meta = m.meta or {}
+    return (m.role == Role.ASSISTANT and meta.get("status") == "completed" and bool(m.text.strip())
+            and not any(v < 0 for v in ratings.get(m.id, []))
+            and not any(c.get("kind") in fixed_by_guard for c in meta.get("guard", [])))
+
+
+def preference_pairs(messages: list[Message], ratings: dict[int, list[int]], drafts: list[Draft], *,
+                     history_turns: int, fixed_by_guard: set[str], clean: Clean,
+                     skipped: Counter[str]) -> Iterator[Pair]:
+    """One conversation's pairs (``messages`` in ``seq`` order)."""
+    by_id = {m.id: m for m in messages}
+    for d in drafts:
+        meta = d.meta or {}
+        question, record = by_id.get(meta.get("reply_to", -1)), prompt_record(meta)
+        if not d.sent_text or d.sent_text.strip() == d.suggested_text.strip():
+            continue  # not sent, or sent as it was: no preference to learn
+        if question is None or record is None or not d.suggested_text.strip():
+            skipped["pair_without_prompt"] += 1
+            continue
+        yield _pair(id=f"draft:{d.id}", source="draft_edit", conversation_id=d.conversation_id, record=record,
+                    history=draft_turns([m for m in messages if m.seq < question.seq], history_turns),
+                    question=question.text, chosen=d.sent_text, rejected=d.suggested_text, clean=clean,
+                    edit_distance=d.edit_distance)
+    for i, m in enumerate(messages):
+        if m.role != Role.ASSISTANT or not any(v < 0 for v in ratings.get(m.id, [])):
+            continue
+        meta = m.meta or {}
+        question, record = by_id.get(meta.get("reply_to", -1)), prompt_record(meta)
+        later = messages[i + 1:]
+        better = next((x for x in later if x.role == Role.AGENT), None) or next(
+            (x for x in later if _accepted(x, ratings, fixed_by_guard)), None)
+        if better is None:
+            skipped["rated_down_without_better"] += 1
+            continue
+        if question is None or record is None or not m.text.strip():
+            skipped["pair_without_prompt"] += 1
+            continue
+        yield _pair(id=f"message:{m.id}", source="rated_down", conversation_id=m.conversation_id, record=record,
+                    history=served_history(messages, question.seq, history_turns),
+                    question=question.text, chosen=better.text, rejected=m.text, clean=clean)
