@@ -69,14 +69,44 @@ def live(session: Session) -> Adapter | None:
 
 
 def promote(session: Session, *, name: str) -> Adapter:
-    """Make ``name`` the live adapter; the one live before is retired."""
+    """Make ``name`` the live adapter; the one live before is retired, and remembered for :func:`rollback`."""
     row = get(session, name)
     check_files(Path(row.path))
+    replaced = None
     for other in session.scalars(select(Adapter).where(Adapter.status == AdapterStatus.LIVE)):
         if other.id != row.id:
-            other.status = AdapterStatus.RETIRED
+            other.status, replaced = AdapterStatus.RETIRED, other.name
+    if row.status != AdapterStatus.LIVE:
+        row.metrics = {**(row.metrics or {}), "promoted": {"at": _now(), "replaced": replaced}}
     row.status = AdapterStatus.LIVE
     return row
+
+
+def rollback(session: Session) -> tuple[Adapter, Adapter]:
+    """Retire the live adapter and make the one it replaced live again; returns (retired, live).
+
+    Raises:
+        AdapterError: with no live adapter, or none it replaced that still has its files.
+    """
+    current = live(session)
+    if current is None:
+        raise AdapterError("no live adapter to roll back")
+    previous_name = ((current.metrics or {}).get("promoted") or {}).get("replaced")
+    if previous_name is None:
+        raise AdapterError(f"{current.name} replaced no earlier adapter; `aisle adapters retire {current.name}` "
+                           "serves the base model instead")
+    previous = get(session, previous_name)
+    check_files(Path(previous.path))
+    current.status = AdapterStatus.RETIRED
+    current.metrics = {**(current.metrics or {}), "rolled_back": {"at": _now(), "to": previous.name}}
+    previous.status = AdapterStatus.LIVE
+    return current, previous
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def retire(session: Session, *, name: str) -> Adapter:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+Command = Callable[[argparse.Namespace], int]
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-def _given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
+
+def given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
     """Keyword arguments for the options the user gave (``keyword="option_dest"``); the rest keep their defaults."""
     return {kw: getattr(args, dest) for kw, dest in names.items() if getattr(args, dest) is not None}
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
@@ -28,7 +32,7 @@ def _date(text: str):  # type: ignore[no-untyped-def]
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
-def _factory():  # type: ignore[no-untyped-def]
+def open_db():  # type: ignore[no-untyped-def]
     from bot.config import get_settings
     from bot.db import make_engine, migrate, session_factory
 
@@ -41,7 +45,7 @@ def cmd_models_prepare(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from bot.model_store import prepare_all
 
-    prepare_all(get_settings().home, say=_say, force=args.force)
+    prepare_all(get_settings().home, say=say, force=args.force)
     return 0
 
 
@@ -49,22 +53,22 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from bot.store import count_products, load_demo_store
     from retrieval.demo_store import generate
 
-    factory = _factory()
+    factory = open_db()
     with factory() as session:
         if count_products(session):
             if args.if_empty:
-                _say("[demo] the store already has products; nothing to do")
+                say("[demo] the store already has products; nothing to do")
                 return 0
-            _say("error: the database already has products; demo data only goes into an empty store "
+            say("error: the database already has products; demo data only goes into an empty store "
                  "(point AISLE_DATABASE_URL at a new database, or use --if-empty)")
             return 2
-    _say(f"[demo] generating the demo store (seed {args.seed})")
-    counts = load_demo_store(factory, generate(args.seed, args.products, args.shoppers), say=_say)
+    say(f"[demo] generating the demo store (seed {args.seed})")
+    counts = load_demo_store(factory, generate(args.seed, args.products, args.shoppers), say=say)
     from bot.agents import add_agent
 
     with factory() as session, session.begin():  # the demo store's console login; real stores use `aisle agent add`
         add_agent(session, name="demo", password="demo")
-    _say("[demo] agent console: /console, name 'demo', password 'demo'")
+    say("[demo] agent console: /console, name 'demo', password 'demo'")
     print(json.dumps(counts))
     return 0
 
@@ -77,13 +81,13 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
 
     password = os.environ.get("AISLE_AGENT_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
     try:
-        with _factory()() as session, session.begin():
+        with open_db()() as session, session.begin():
             agent = add_agent(session, name=args.name, password=password, role=args.role)
             print(json.dumps({"agent_id": agent.id, "name": agent.name, "role": agent.role}))
     except ValueError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
-    _say(f"[agent] {args.name} can log in at /console")
+    say(f"[agent] {args.name} can log in at /console")
     return 0
 
 
@@ -94,16 +98,16 @@ def cmd_shoppers_forget(args: argparse.Namespace) -> int:
     from bot.errors import RequestError
 
     try:
-        with _factory()() as session, session.begin():
+        with open_db()() as session, session.begin():
             done = forget(session, shopper=args.shopper)
     except RequestError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     print(json.dumps(asdict(done)))
-    _say(f"[forget] erased {done.messages} messages in {done.conversations} conversations, {done.events} events, "
+    say(f"[forget] erased {done.messages} messages in {done.conversations} conversations, {done.events} events, "
          f"{done.reviews} reviews and {done.orders} orders; anonymous counts kept")
     if done.adapters_flagged:
-        _say(f"[forget] flagged for retraining (they were trained on this shopper's conversations): "
+        say(f"[forget] flagged for retraining (they were trained on this shopper's conversations): "
              f"{', '.join(done.adapters_flagged)}")
     return 0
 
@@ -118,13 +122,13 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 
     path: Path = args.file
     if not path.is_file():
-        _say(f"error: {path}: no such file")
+        say(f"error: {path}: no such file")
         return 2
     try:
         report = import_catalog(path, file_format=args.format, mapping=parse_mapping(args.map),
                                 currency=args.currency, progress=True)
     except (CatalogFileError, ValueError) as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     if args.errors_csv is not None:
         args.errors_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -132,18 +136,18 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             writer = csv.writer(out)
             writer.writerow(["line", "reason"])
             writer.writerows((e.line, e.reason) for e in report.errors)
-    _say(f"[catalog] {path.name} ({report.format}): {report.rows_read} rows read, "
+    say(f"[catalog] {path.name} ({report.format}): {report.rows_read} rows read, "
          f"{len(report.products)} products valid, {report.skipped} rows skipped, {len(report.errors)} errors")
     for error in report.errors[:20]:
-        _say(f"  line {error.line}: {error.reason}")
+        say(f"  line {error.line}: {error.reason}")
     if len(report.errors) > 20:
         more = f"see {args.errors_csv}" if args.errors_csv else "--errors-csv OUT lists them all"
-        _say(f"  ... and {len(report.errors) - 20} more ({more})")
+        say(f"  ... and {len(report.errors) - 20} more ({more})")
     if not report.products:
-        _say(f"error: no valid products in {path}; nothing imported")
+        say(f"error: no valid products in {path}; nothing imported")
         return 2
-    counts = upsert_products(_factory(), docs=report.products)
-    _say(f"[catalog] imported {len(report.products)} products: {counts.inserted} inserted, "
+    counts = upsert_products(open_db(), docs=report.products)
+    say(f"[catalog] imported {len(report.products)} products: {counts.inserted} inserted, "
          f"{counts.updated} updated, {counts.unchanged} unchanged")
     index_dir = get_settings().index_dir
     if (counts.inserted or counts.updated) and (index_dir / INDEX_FILE).is_file():
@@ -152,7 +156,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         from retrieval.embed import Encoder
 
         embedded, changed = refresh_index(index_dir, report.products, Encoder(encoder_dir()))
-        _say(f"[catalog] search index updated in place: {changed} products changed, {embedded} embedded")
+        say(f"[catalog] search index updated in place: {changed} products changed, {embedded} embedded")
     print(json.dumps({"format": report.format, "rows_read": report.rows_read, "imported": len(report.products),
                       "inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged,
                       "skipped": report.skipped, "errors": len(report.errors)}))
@@ -166,7 +170,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from retrieval.embed import Encoder
 
     build = open_index if args.if_needed else build_index
-    build(_factory(), Encoder(encoder_dir()), get_settings().index_dir, say=_say)
+    build(open_db(), Encoder(encoder_dir()), get_settings().index_dir, say=say)
     return 0
 
 
@@ -175,9 +179,9 @@ def cmd_segments(args: argparse.Namespace) -> int:
     from bot.personalize import Personalizer
     from retrieval.index import ProductIndex
 
-    personalizer = Personalizer(_factory(), ProductIndex.load(get_settings().index_dir), segments=args.k)
+    personalizer = Personalizer(open_db(), ProductIndex.load(get_settings().index_dir), segments=args.k)
     if personalizer.segments is None:
-        _say(f"error: too few shoppers with history for {args.k} segments")
+        say(f"error: too few shoppers with history for {args.k} segments")
         return 2
     rows = []
     for seg in personalizer.segments.segments:
@@ -192,138 +196,13 @@ def cmd_segments(args: argparse.Namespace) -> int:
     return 0
 
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-# what `make` trains on a fresh machine; full runs are `aisle finetune classifier --task T`
-QUICK: dict[str, dict[str, int]] = {"intent": {"epochs": 1}, "sentiment": {"sample": 4000, "epochs": 1},
-                                    "churn": {"sample": 1500, "epochs": 1}}
-
-
-def cmd_finetune_classifier(args: argparse.Namespace) -> int:
-    from bot.config import get_settings
-    from finetune import shipped_signals
-    from finetune.classifier import ClassifierArgs, main
-
-    settings = get_settings()
-    if args.install:
-        try:
-            shipped_signals.install(args.task, settings.classifiers_path, args.data, say=_say)
-        except shipped_signals.StaleSignals as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        return 0
-    if args.ship and (args.quick or args.sample or args.max_steps or args.epochs):
-        print("error: --ship trains with the full recipe; leave out --quick, --sample, --max-steps and --epochs",
-              file=sys.stderr)
-        return 2
-    quick = QUICK[args.task] if args.quick else {}
-    out = main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
-                              epochs=args.epochs or quick.get("epochs"), max_steps=args.max_steps,
-                              sample=args.sample or quick.get("sample")))
-    if args.ship:
-        manifest = shipped_signals.write(out, args.data)
-        _say(f"[signals] shipped {out.name} as {shipped_signals.SIGNALS / args.task} "
-             f"(weights {manifest['weights_sha256'][:10]}); commit it")
-    return 0
-
-
-def cmd_finetune_export(args: argparse.Namespace) -> int:
-    import time
-
-    from bot.config import get_settings
-    from finetune.data import ExportArgs, ExportError
-    from finetune.jobs import export
-
-    settings = get_settings()
-    out = args.out or settings.home / "exports" / f"dialogs-{time.strftime('%Y%m%d-%H%M%S')}"
-    try:
-        manifest = export(settings, _factory(), ExportArgs(
-            out_dir=out, holdout=args.holdout, min_rating=args.min_rating, include_corrected=args.include_corrected,
-            since=args.since, history_turns=settings.history_turns, force=args.force),
-            catalog_n=args.catalog_examples)
-    except (ExportError, ValueError) as exc:
-        _say(f"error: {exc}")
-        return 2
-    print(json.dumps({"out": str(out), "examples": manifest["examples"], "skipped": manifest["skipped"],
-                      "pii_replaced": manifest["pii_replaced"]}))
-    return 0
-
-
-def cmd_finetune_lora(args: argparse.Namespace) -> int:
-    from bot.adapters import AdapterError
-    from bot.config import get_settings
-    from finetune.examples import ExampleFileError
-    from finetune.jobs import train
-    from finetune.lora import LoraArgs
-
-    settings = get_settings()
-    try:
-        out = train(settings, _factory(), LoraArgs(
-            data_dir=args.data, out_dir=settings.adapters_path, base_model=settings.generator_path, name=args.name,
-            rank=args.rank, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps))
-    except (ExampleFileError, AdapterError, ValueError) as exc:
-        _say(f"error: {exc}")
-        return 2
-    print(json.dumps({"adapter": out.name, "path": str(out)}))
-    return 0
-
-
-def cmd_finetune_evaluate(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from bot import adapters
-    from bot.adapters import AdapterError
-    from bot.config import get_settings
-    from bot.llm.base import LLMUnavailable
-    from finetune.evaluate import EvalArgs
-    from finetune.examples import ExampleFileError
-    from finetune.jobs import PromotionRefused, evaluate, held_out_examples
-
-    settings = get_settings()
-    factory = _factory()
-    try:
-        data = args.data
-        if data is None:  # the adapter's own export
-            with factory() as session:
-                data = Path(adapters.get(session, args.adapter).dataset_manifest["args"]["out_dir"])
-        examples = held_out_examples(data, args.limit)
-        reports = asyncio.run(evaluate(
-            settings, factory, name=args.adapter, datasets={data.name: examples}, url=args.vllm_url or
-            settings.vllm_url, eval_args=EvalArgs(adapter=args.adapter, concurrency=args.concurrency),
-            promote=args.promote))
-    except (AdapterError, ExampleFileError, LLMUnavailable, KeyError, ValueError) as exc:
-        _say(f"error: {exc}")
-        return 2
-    except PromotionRefused as exc:
-        _say(f"not promoted: {exc}")
-        return 1
-    print(json.dumps({d: {k: r[k] for k in ("base", "adapter")} for d, r in reports.items()}))
-    return 0
-
-
-def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
-    from bot.config import get_settings
-    from bot.llm.base import LLMUnavailable
-    from finetune.data import ExportError
-    from finetune.jobs import bootstrap
-    from finetune.shipped import StaleAdapter
-
-    try:
-        live = bootstrap(get_settings(), _factory(), eval_limit=args.limit, ship=args.ship,
-                         **_given(args, steps="steps", lr="lr", catalog_n="catalog_examples"))
-    except (ExportError, LLMUnavailable, StaleAdapter, ValueError) as exc:
-        _say(f"error: {exc}")
-        return 2
-    print(json.dumps({"live": live}))
-    return 0
-
-
 def cmd_adapters(args: argparse.Namespace) -> int:
     from bot import adapters
     from bot.adapters import AdapterError
     from bot.models import Adapter
 
     try:
-        with _factory()() as session, session.begin():
+        with open_db()() as session, session.begin():
             if args.action == "list":
                 from sqlalchemy import select
 
@@ -335,13 +214,13 @@ def cmd_adapters(args: argparse.Namespace) -> int:
                     retrain = f"\tRETRAIN: {row.retrain_reason}" if row.retrain_reason else ""
                     print(f"{row.name}\t{row.status}\t{figures}\t{row.path}{retrain}")
                 if not rows:
-                    _say("no adapters yet: train one with `aisle finetune lora --data EXPORT_DIR`")
+                    say("no adapters yet: train one with `aisle finetune lora --data EXPORT_DIR`")
                 return 0
             row = adapters.promote(session, name=args.name) if args.action == "promote" else \
                 adapters.retire(session, name=args.name)
-            _say(f"[adapters] {row.name} is {row.status}; running apps follow within AISLE_ADAPTER_POLL_S seconds")
+            say(f"[adapters] {row.name} is {row.status}; running apps follow within AISLE_ADAPTER_POLL_S seconds")
     except AdapterError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     return 0
 
@@ -370,28 +249,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return main(ChatBenchArgs(sessions=args.sessions, rounds=args.rounds, json_out=args.json,
                                       max_tokens=args.max_tokens, adapter=args.adapter))
         except AdapterError as exc:
-            _say(f"error: {exc}")
+            say(f"error: {exc}")
             return 2
     if args.name == "retrieval":
         from bot.bench.retrieval import RetrievalBenchArgs
         from bot.bench.retrieval import main as retrieval_main
 
         return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
-    if args.name == "lora":
-        from finetune.bench_lora import LoraBenchArgs
-        from finetune.bench_lora import main as lora_main
-
-        return lora_main(LoraBenchArgs(json_out=args.json, data_dir=args.data, **_given(args, steps="steps", lr="lr"),
-                                       top_layers=args.top_layers, eval_examples=args.eval_examples,
-                                       serving=not args.no_serving))
-    if args.name == "classifier":
-        from bot.config import get_settings
-        from finetune.bench_classifier import ClassifierBenchArgs
-        from finetune.bench_classifier import main as classifier_main
-
-        return classifier_main(ClassifierBenchArgs(json_out=args.json, classifiers=get_settings().classifiers_path,
-                                                   data_dir=args.data))
-    _say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora")
+    if args.name in ("lora", "classifier"):
+        return int(resolve(f"finetune.cli:bench_{args.name}")(args))
+    say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora")
     return 2
 
 
@@ -461,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     clf.add_argument("--install", action="store_true",
                      help="install the shipped model in seconds instead of training (exit 3 when it does not "
                           "fit this checkout's data or code)")
-    clf.set_defaults(fn=cmd_finetune_classifier)
+    clf.set_defaults(fn="finetune.cli:cmd_finetune_classifier")
 
     exp = finetune.add_parser("export", help="logged dialogs (and catalog-grounded ones) -> chat examples",
                               description="Write train.jsonl, eval.jsonl, pairs.jsonl and manifest.json: completed "
@@ -479,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--include-corrected", action="store_true", help="keep replies the output guard corrected")
     exp.add_argument("--since", type=_date, help="only conversations started on or after this date (YYYY-MM-DD)")
     exp.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
-    exp.set_defaults(fn=cmd_finetune_export)
+    exp.set_defaults(fn="finetune.cli:cmd_finetune_export")
 
     lora = finetune.add_parser("lora", help="LoRA fine-tuning of the generator on an export",
                                description="Writes a versioned adapter under $AISLE_HOME/models/adapters with "
@@ -491,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--batch-size", type=int, default=8)
     lora.add_argument("--epochs", type=int, default=1)
     lora.add_argument("--max-steps", type=int, help="stop after this many steps")
-    lora.set_defaults(fn=cmd_finetune_lora)
+    lora.set_defaults(fn="finetune.cli:cmd_finetune_lora")
 
     ev = finetune.add_parser("evaluate", help="base model vs adapter on held-out examples, on vLLM",
                              description="Judges each raw reply against the products its prompt listed: grounded "
@@ -504,7 +371,34 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
     ev.add_argument("--promote", action="store_true",
                     help="make the adapter live if it is more grounded than the base model and hallucinates no more")
-    ev.set_defaults(fn=cmd_finetune_evaluate)
+    ev.set_defaults(fn="finetune.cli:cmd_finetune_evaluate")
+
+    st = finetune.add_parser("status", help="adapters with their live outcomes and retraining flags",
+                             description="Per adapter, from the logs: thumbs-up rate among rated replies, handoff "
+                                         "rate per conversation, guard corrections per reply and fallback rate, "
+                                         "each with a 95%% interval; adapters trained on erased shoppers' "
+                                         "conversations are flagged RETRAIN.")
+    st.add_argument("--since", type=_date, help="only conversations started on or after this date (YYYY-MM-DD)")
+    st.add_argument("--json", type=Path, help="also write the report here")
+    st.set_defaults(fn="finetune.cli:cmd_finetune_status")
+
+    pr = finetune.add_parser("promote", help="gate a candidate against the live adapter, then make it live",
+                             description="Serves the candidate and the live adapter side by side on vLLM, judges "
+                                         "both on the same held-out prompts, and refuses the candidate (exit 1), "
+                                         "naming the metric, if it is worse on grounded rate, hallucination rate "
+                                         "or broken text; otherwise it goes live and running apps switch to it "
+                                         "with no restart.")
+    pr.add_argument("name", help="a registered candidate adapter")
+    pr.add_argument("--data", type=Path, help="export folder whose eval.jsonl to use (default: the candidate's own)")
+    pr.add_argument("--limit", type=int, default=200, help="at most this many held-out examples")
+    pr.add_argument("--concurrency", type=int, default=8)
+    pr.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
+    pr.set_defaults(fn="finetune.cli:cmd_finetune_promote")
+
+    rb = finetune.add_parser("rollback", help="make the adapter the live one replaced live again",
+                             description="Retires the live adapter and makes the one it replaced live; running apps "
+                                         "follow within AISLE_ADAPTER_POLL_S seconds, with no restart.")
+    rb.set_defaults(fn="finetune.cli:cmd_finetune_rollback")
 
     boot = finetune.add_parser("bootstrap", help="a store's first adapter: export, lora, evaluate, promote",
                                description="Installs the adapter shipped in finetune/shipped/grounding/ when it "
@@ -521,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--ship", action="store_true",
                       help="train even if the registry has adapters, and write the promoted one with its manifest "
                            "to finetune/shipped/grounding/ (`make shipped-adapter`: the demo store's default)")
-    boot.set_defaults(fn=cmd_finetune_bootstrap)
+    boot.set_defaults(fn="finetune.cli:cmd_finetune_bootstrap")
 
     ads = sub.add_parser("adapters", help="the LoRA adapter registry").add_subparsers(dest="action", required=True)
     ads.add_parser("list", help="registered adapters, their status and figures").set_defaults(fn=cmd_adapters)
@@ -573,19 +467,28 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def resolve(fn: str | Command) -> Command:
+    """A command's function; ``"module:name"`` is imported only when that command runs (``finetune``
+    commands live in :mod:`finetune.cli`: bot never imports finetune)."""
+    if callable(fn):
+        return fn
+    module, name = fn.split(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if argv is None:  # run as the `aisle` program, not called from Python
         _exit_on_sigterm()
     try:
-        return int(args.fn(args))
+        return int(resolve(args.fn)(args))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every known failure carries a message that says what to do
         from bot.model_store import ModelError
 
         if isinstance(exc, ModelError):
-            _say(f"error: {exc}")
+            say(f"error: {exc}")
             return 2
         raise
 

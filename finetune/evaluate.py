@@ -205,6 +205,38 @@ async def compare(llm: LLMBackend, examples: Sequence[Example], args: EvalArgs) 
     return report
 
 
+GATED = (("grounded_rate", "grounded rate", +1), ("hallucination_rate", "hallucination rate", -1),
+         ("broken_text_rate", "broken-text rate", -1))
+"""The metrics a candidate may not be worse on than the live adapter: (key, name, +1 higher is better)."""
+
+
+def gate(candidate: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """Each gated metric on which the candidate is worse than the live adapter, in words (empty: it passes)."""
+    failed = []
+    for key, name, sign in GATED:
+        c, r = candidate[key], live[key]
+        if (c - r) * sign < 0:
+            failed.append(f"{name} {c:.3f} {'<' if sign > 0 else '>'} live {r:.3f}")
+    return failed
+
+
+async def against_live(llm: LLMBackend, examples: Sequence[Example], *, candidate: str, live: str | None,
+                       args: EvalArgs) -> tuple[dict[str, Any], list[str]]:
+    """The candidate's and the live model's figures on the same held-out examples (``live`` None: the base
+    model), and the gated metrics the candidate fails."""
+    if not examples:
+        raise ValueError("no examples to evaluate on")
+    report: dict[str, Any] = {"examples": len(examples), "candidate_name": candidate, "live_name": live or "base"}
+    replies = {}
+    for role, model in (("live", live), ("candidate", candidate)):
+        replies[role] = await generate(llm, examples, model=model, max_tokens=args.max_tokens,
+                                       concurrency=args.concurrency, desc=f"{role} {model or 'base'}")
+        report[role] = rates(replies[role], examples)
+    report["replies"] = [{"id": ex.id, "question": ex.question, "live": replies["live"][i],
+                          "candidate": replies["candidate"][i]} for i, ex in enumerate(examples)]
+    return report, gate(report["candidate"], report["live"])
+
+
 def better(report: dict[str, Any]) -> bool:
     """Whether the adapter is more grounded than the base model and hallucinates no more often."""
     a, b = report.get("adapter"), report["base"]

@@ -129,6 +129,14 @@ async def vllm_for(settings: Settings, url: str | None, adapters: Sequence[tuple
             managed.stop()
 
 
+def own_export(factory: sessionmaker[Session], name: str) -> Path:
+    """The export folder the adapter was trained on (its manifest says)."""
+    from bot import adapters
+
+    with factory() as session:
+        return Path(adapters.get(session, name).dataset_manifest["args"]["out_dir"])
+
+
 def held_out_examples(data_dir: Path, limit: int | None) -> list[Example]:
     """The export's held-out examples (the first ``limit`` of them)."""
     examples = list(read_examples(data_dir / "eval.jsonl"))
@@ -166,6 +174,43 @@ async def evaluate(settings: Settings, factory: sessionmaker[Session], *, name: 
             adapters.promote(session, name=name)
         say(f"[evaluate] {name} is now live: running apps switch to it within AISLE_ADAPTER_POLL_S seconds")
     return reports
+
+
+async def promote_gated(settings: Settings, factory: sessionmaker[Session], *, name: str, examples: list[Example],
+                        url: str | None, eval_args: EvalArgs, say: Say = _say) -> dict[str, Any]:
+    """Evaluate the candidate against the live adapter (or the base model) on held-out prompts, served side
+    by side; promote it unless it is worse on a gated metric. Returns the report.
+
+    Raises:
+        PromotionRefused: naming each gated metric the candidate is worse on (it stays a candidate).
+    """
+    from bot import adapters
+    from finetune.evaluate import against_live
+
+    with factory() as session:
+        row = adapters.get(session, name)
+        current = adapters.live(session)
+        if current is not None and current.name == name:
+            raise adapters.AdapterError(f"{name} is already live")
+        served = [(name, row.path)] + ([(current.name, current.path)] if current is not None else [])
+        live_name = current.name if current is not None else None
+    async with vllm_for(settings, url, served) as llm:
+        say(f"[promote] {len(examples)} held-out prompts: {name} against {live_name or 'the base model'}")
+        report, failed = await against_live(llm, examples, candidate=name, live=live_name, args=eval_args)
+    (Path(row.path) / "gate.json").write_text(json.dumps(report, indent=2))
+    verdict = {"against": live_name or "base", "examples": len(examples), "failed": failed,
+               **{k: {m: report[k][m] for m in ("grounded_rate", "hallucination_rate", "broken_text_rate")}
+                  for k in ("candidate", "live")}}
+    with factory() as session, session.begin():
+        adapters.record_metrics(session, name=name, metrics={"gate": verdict})
+    if failed:
+        raise PromotionRefused(f"{name} stays a candidate: worse than {live_name or 'the base model'} on "
+                               + "; ".join(failed))
+    with factory() as session, session.begin():
+        adapters.promote(session, name=name)
+    say(f"[promote] {name} is live (it replaced {live_name or 'the base model'}); running apps switch new replies "
+        "within AISLE_ADAPTER_POLL_S seconds; `aisle finetune rollback` goes back")
+    return report
 
 
 class PromotionRefused(RuntimeError):

@@ -51,6 +51,26 @@ def test_promoting_retires_the_live_one(factory: sessionmaker[Session], tmp_path
         assert live is not None and live.name == "b"
 
 
+async def test_rollback_returns_new_replies_to_the_adapter_the_live_one_replaced(
+        factory: sessionmaker[Session], tmp_path: Path) -> None:
+    llm, used, switch, _ = promoted_a(factory, tmp_path)
+    with pytest.raises(AdapterError, match="replaced no earlier adapter"), factory() as s, s.begin():
+        adapters.rollback(s)  # "a" was the first: nothing to go back to
+    add(factory, tmp_path, "b")
+    with factory() as s, s.begin():
+        adapters.promote(s, name="b")
+    assert await switch.sync() == "b"
+    with factory() as s, s.begin():
+        retired, live = adapters.rollback(s)
+        assert (retired.name, live.name) == ("b", "a") and retired.metrics["rolled_back"]["to"] == "a"
+    assert (status(factory, "a"), status(factory, "b")) == (AdapterStatus.LIVE, AdapterStatus.RETIRED)
+    assert await switch.sync() == "a" and used[-1] == "a"  # the running switch follows: no restart
+    with factory() as s, s.begin():
+        adapters.retire(s, name="a")
+    with pytest.raises(AdapterError, match="no live adapter"), factory() as s, s.begin():
+        adapters.rollback(s)
+
+
 def test_unknown_names_duplicates_and_missing_files_are_refused(factory: sessionmaker[Session],
                                                                  tmp_path: Path) -> None:
     path = add(factory, tmp_path, "a")

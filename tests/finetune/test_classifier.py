@@ -17,7 +17,8 @@ from bot.signals import (
     latest_model,
     load_signals,
 )
-from finetune.classifier import ClassifierArgs, main
+from finetune.classifier import ClassifierArgs
+from finetune.train_classifier import main
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.slow  # every test here reads models trained by the module's smoke runs (about a minute)

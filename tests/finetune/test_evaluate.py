@@ -183,3 +183,32 @@ async def test_compare_scores_both_models_on_the_same_prompts() -> None:
     assert report["adapter"]["grounded_rate"] == 1.0 and report["adapter"]["hallucination_rate"] == 0.0
     assert [r.model for r in llm.requests] == [None, None, "grounding", "grounding"]
     assert better(report)
+
+
+def test_the_gate_names_each_metric_the_candidate_is_worse_on() -> None:
+    from finetune.evaluate import gate
+
+    live = {"grounded_rate": 0.80, "hallucination_rate": 0.10, "broken_text_rate": 0.0}
+    assert gate(dict(live), live) == []  # as good: it passes
+    assert gate({**live, "grounded_rate": 0.9, "hallucination_rate": 0.05}, live) == []
+    assert gate({**live, "grounded_rate": 0.75}, live) == ["grounded rate 0.750 < live 0.800"]
+    assert gate({"grounded_rate": 0.9, "hallucination_rate": 0.2, "broken_text_rate": 0.05}, live) == [
+        "hallucination rate 0.200 > live 0.100", "broken-text rate 0.050 > live 0.000"]
+
+
+async def test_a_candidate_that_writes_worse_answers_than_the_live_adapter_fails_the_gate() -> None:
+    from bot.llm.scripted import ScriptedBackend
+    from finetune.evaluate import EvalArgs, against_live
+
+    examples = [example(), example("a trail shoe under $100?")]
+    replies = {"live-a": "The Strider Trail Shoe (blue) costs $89.99.",  # grounded
+               "shuffled": "The Strider Trail Shoe (blue) costs $64.00."}  # an answer for another product
+    llm = ScriptedBackend(lambda r: replies[r.model or "live-a"])
+    report, failed = await against_live(llm, examples, candidate="shuffled", live="live-a",
+                                        args=EvalArgs(adapter="shuffled"))
+    assert {r.model for r in llm.requests} == {"shuffled", "live-a"}  # both served, on the same prompts
+    assert report["live"]["grounded_rate"] == 1.0 and report["candidate"]["grounded_rate"] == 0.0
+    assert failed == ["grounded rate 0.000 < live 1.000", "hallucination rate 1.000 > live 0.000"]
+    report, failed = await against_live(llm, examples, candidate="live-a", live=None,
+                                        args=EvalArgs(adapter="live-a"))
+    assert failed == [] and report["live_name"] == "base"
