@@ -7,9 +7,6 @@ What becomes an example:
 - an agent's message sent from a reply draft: the agent's text is the target, the prompt
   is the one the draft was written from.
 
-Preference pairs (an agent's edit of a draft; a reply rated down against the better answer
-that followed) go to ``pairs.jsonl`` in TRL's chosen/rejected form (:mod:`finetune.pairs`).
-
 The prompt is rebuilt from the record each reply stores (``meta.prompt``) with
 :meth:`bot.prompts.PromptRecord.messages`, the function serving uses, and from the
 messages before it in the conversation, as serving reads them. Shoppers who did not
@@ -40,8 +37,6 @@ from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import scrub
 from bot.prompts import PromptRecord, Turn
 from finetune.examples import Example, held_out, sha256_file, write_examples
-from finetune.logged import prompt_record, scrubbed_prompt, served_history
-from finetune.pairs import Pair, preference_pairs
 
 Say = Callable[[str], None]
 FIXED_BY_GUARD = {"sku", "price", "stock", "markup", "link", "email", "phone", "code", "policy"}
@@ -85,12 +80,29 @@ class Scrubber:
         return result.text
 
 
+def _history(messages: list[Message], before_seq: int, turns: int) -> list[Turn]:
+    """The earlier messages as serving put them in the prompt (the last ``turns`` rows, then filtered)."""
+    rows = [m for m in messages if m.seq < before_seq][-turns:] if turns else []
+    return [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
+            for m in rows if m.text and m.role != Role.SYSTEM]
+
+
 def _example(*, id: str, source: str, conversation_id: int, record: PromptRecord, history: list[Turn],
              question: str, prefix: str, completion: str, route: str, clean: Scrubber) -> Example:
-    record, messages = scrubbed_prompt(record, history, question, clean)
-    return Example(id=id, source=source, group=f"conversation:{conversation_id}", messages=messages,
+    record = dataclasses.replace(record, profile=clean(record.profile), facts=clean(record.facts),
+                                 opening=clean(record.opening) or "")
+    turns = [Turn(t.role, clean(t.text) or "") for t in history]
+    return Example(id=id, source=source, group=f"conversation:{conversation_id}",
+                   messages=record.messages(history=turns, text=clean(question) or ""),
                    prefix=clean(prefix) or "", completion=clean(completion) or "",
                    catalog=record.as_meta()["catalog"], facts=record.facts, route=route)
+
+
+def _record(meta: dict[str, Any]) -> PromptRecord | None:
+    try:
+        return PromptRecord.from_meta(meta["prompt"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _reply_skipped(meta: dict[str, Any], question: Message | None, votes: list[int], args: ExportArgs) -> str | None:
@@ -117,7 +129,7 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
         meta = m.meta or {}
         question = by_id.get(meta.get("reply_to", -1))
         reason = _reply_skipped(meta, question, ratings.get(m.id, []), args)
-        record = prompt_record(meta) if reason is None else None
+        record = _record(meta) if reason is None else None
         text = m.text.strip()
         prefix = record.opening if record and record.opening and text.startswith(record.opening) else ""
         if reason is None:
@@ -128,7 +140,7 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
             continue
         assert record is not None and question is not None  # _reply_skipped and _record said so
         yield _example(id=f"message:{m.id}", source="assistant", conversation_id=m.conversation_id,
-                       record=record, history=served_history(messages, question.seq, args.history_turns),
+                       record=record, history=_history(messages, question.seq, args.history_turns),
                        question=question.text, prefix=prefix, completion=text[len(prefix):],
                        route=meta.get("route", "product"), clean=clean)
 
@@ -144,7 +156,7 @@ def _draft_examples(messages: list[Message], drafts: list[Draft], args: ExportAr
         if not d.sent_text or d.message_id is None:
             skipped["draft_not_sent"] += 1
             continue
-        record = prompt_record(meta)
+        record = _record(meta)
         if record is None or question is None:
             skipped["no_prompt_record"] += 1
             continue
@@ -155,20 +167,15 @@ def _draft_examples(messages: list[Message], drafts: list[Draft], args: ExportAr
 
 
 def logged_examples(session: Session, args: ExportArgs, clean: Scrubber, skipped: Counter[str],
-                    progress: bool = True, pairs: list[Pair] | None = None) -> Iterator[Example]:
-    """Examples from every conversation whose shopper consented to training; its preference pairs go to
-    ``pairs`` when given."""
+                    progress: bool = True) -> Iterator[Example]:
+    """Examples from every conversation whose shopper consented to training."""
     from tqdm import tqdm
 
-    query = select(Conversation.id, User.consent_training, User.forgotten_at).join(User, User.id == Conversation.user_id)
+    query = select(Conversation.id, User.consent_training).join(User, User.id == Conversation.user_id)
     if args.since is not None:
         query = query.where(Conversation.created_at >= args.since)
     conversations = session.execute(query.order_by(Conversation.id)).all()
-    for cid, consent, forgotten in tqdm(conversations, desc="exporting conversations", file=sys.stderr,
-                                        disable=not progress):
-        if forgotten is not None:  # erased (aisle shoppers forget): nothing of theirs is left, nor read
-            skipped["forgotten_shopper"] += 1
-            continue
+    for cid, consent in tqdm(conversations, desc="exporting conversations", file=sys.stderr, disable=not progress):
         if not consent:
             skipped["no_training_consent"] += 1
             continue
@@ -181,9 +188,6 @@ def logged_examples(session: Session, args: ExportArgs, clean: Scrubber, skipped
         drafts = list(session.scalars(select(Draft).where(Draft.conversation_id == cid).order_by(Draft.id)))
         yield from _reply_examples(messages, ratings, args, clean, skipped)
         yield from _draft_examples(messages, drafts, args, clean, skipped)
-        if pairs is not None:
-            pairs.extend(preference_pairs(messages, ratings, drafts, history_turns=args.history_turns,
-                                          fixed_by_guard=FIXED_BY_GUARD, clean=clean, skipped=skipped))
 
 
 def prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -193,10 +197,8 @@ def prepare_out_dir(out_dir: Path, force: bool) -> None:
 
 
 def write_export(out_dir: Path, examples: Iterable[Example], args: ExportArgs, *, skipped: Counter[str],
-                 pii: Counter[str], extra: dict[str, Any] | None = None,
-                 pairs: list[Pair] | None = None) -> dict[str, Any]:
-    """Split ``examples`` by group, write both files (and ``pairs.jsonl``, each pair with its split) and the
-    manifest; returns the manifest."""
+                 pii: Counter[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Split ``examples`` by group, write both files and the manifest; returns the manifest."""
     train: list[Example] = []
     held: list[Example] = []
     for ex in examples:
@@ -207,12 +209,6 @@ def write_export(out_dir: Path, examples: Iterable[Example], args: ExportArgs, *
     files = {"train": out_dir / "train.jsonl", "eval": out_dir / "eval.jsonl"}
     counts = {name: write_examples(path, rows) for (name, path), rows in zip(files.items(), (train, held),
                                                                              strict=True)}
-    if pairs is not None:
-        files["pairs"] = out_dir / "pairs.jsonl"
-        with files["pairs"].open("w") as f:
-            for pair in pairs:
-                split = "eval" if held_out(pair.group, args.holdout, args.seed) else "train"
-                f.write(json.dumps({**pair.row(), "split": split}) + "\n")
     manifest = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "args": {k: str(v) for k, v in dataclasses.asdict(args).items()},
@@ -223,8 +219,6 @@ def write_export(out_dir: Path, examples: Iterable[Example], args: ExportArgs, *
                                                                                             ("eval", held))},
         "held_out_by": dict(Counter(ex.holdout or "group" for ex in held)),
         "groups": {"train": sorted({ex.group for ex in train}), "eval": sorted({ex.group for ex in held})},
-        "pairs": dict(Counter(p.source for p in pairs or [])),
-        "pair_groups": sorted({p.group for p in pairs or []}),
         "skipped": dict(skipped),
         "pii_replaced": dict(pii),
         "sha256": {name: sha256_file(path) for name, path in files.items()},
@@ -246,14 +240,12 @@ def export_dialogs(factory: sessionmaker[Session], args: ExportArgs, *, extra: I
     skipped: Counter[str] = Counter()
     clean = Scrubber()
     with factory() as session:
-        pairs: list[Pair] = []
-        logged = list(logged_examples(session, args, clean, skipped, progress, pairs))
+        logged = list(logged_examples(session, args, clean, skipped, progress))
     extra = list(extra)
     manifest = write_export(args.out_dir, [*logged, *extra], args, skipped=skipped, pii=clean.found,
-                            extra={"logged_examples": len(logged), "catalog_examples": len(extra)}, pairs=pairs)
+                            extra={"logged_examples": len(logged), "catalog_examples": len(extra)})
     say(f"[export] {manifest['examples']['train']} train / {manifest['examples']['eval']} eval examples "
-        f"({len(logged)} from logged dialogs, {len(extra)} from the catalog) and {len(pairs)} preference pairs "
-        f"in {args.out_dir}")
+        f"({len(logged)} from logged dialogs, {len(extra)} from the catalog) in {args.out_dir}")
     if skipped:
         say("[export] skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.most_common()))
     if clean.found:

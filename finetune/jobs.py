@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.llm.base import LLMBackend
-from finetune.data import ExportArgs, export_dialogs
+from finetune.data import ExportArgs
 from finetune.evaluate import EvalArgs, better, compare, write_report
 from finetune.examples import Example, read_examples
 from finetune.lora import BOOTSTRAP_EXAMPLES, BOOTSTRAP_LR, BOOTSTRAP_STEPS, LoraArgs
+from finetune.pairs import export_with_pairs
 from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
 
@@ -60,7 +61,8 @@ def catalog_search(products: Sequence[ProductDoc]) -> ProductSearch:
 
 def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs, *, catalog_n: int,
            seed: int = 0, say: Say = _say) -> dict[str, Any]:
-    """Logged dialogs plus ``catalog_n`` catalog-grounded ones from the store's own catalog."""
+    """Logged dialogs (and their preference pairs) plus ``catalog_n`` catalog-grounded ones from the store's
+    own catalog."""
     from finetune.bootstrap_dialogs import bootstrap_examples
     from finetune.service_dialogs import Voice
 
@@ -69,7 +71,7 @@ def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs,
         search, products = store_search(settings, factory)
         voice = Voice(settings.store_name, settings.policies, settings.retention_offer or None)
         extra = bootstrap_examples(search, products, n=catalog_n, voice=voice, k=settings.retrieve_k, seed=seed)
-    return export_dialogs(factory, args, extra=extra, say=say)
+    return export_with_pairs(factory, args, extra=extra, say=say)
 
 
 def train(settings: Settings, factory: sessionmaker[Session], args: LoraArgs, say: Say = _say) -> Path:
@@ -177,9 +179,12 @@ async def evaluate(settings: Settings, factory: sessionmaker[Session], *, name: 
 
 
 async def promote_gated(settings: Settings, factory: sessionmaker[Session], *, name: str, examples: list[Example],
-                        url: str | None, eval_args: EvalArgs, say: Say = _say) -> dict[str, Any]:
+                        url: str | None, eval_args: EvalArgs, share: float | None = None,
+                        say: Say = _say) -> dict[str, Any]:
     """Evaluate the candidate against the live adapter (or the base model) on held-out prompts, served side
-    by side; promote it unless it is worse on a gated metric. Returns the report.
+    by side; unless it is worse on a gated metric, it serves ``share`` of new conversations beside the live
+    adapter (A/B, default ``AISLE_AB_SHARE``), or all of them (share 1, no live adapter yet, or merged
+    serving, which cannot serve two adapters at once). Returns the report.
 
     Raises:
         PromotionRefused: naming each gated metric the candidate is worse on (it stays a candidate).
@@ -206,6 +211,17 @@ async def promote_gated(settings: Settings, factory: sessionmaker[Session], *, n
     if failed:
         raise PromotionRefused(f"{name} stays a candidate: worse than {live_name or 'the base model'} on "
                                + "; ".join(failed))
+    share = settings.ab_share if share is None else share
+    if share < 1 and live_name is not None and not settings.merged_adapters:
+        with factory() as session, session.begin():
+            adapters.start_trial(session, name=name, share=share)
+        say(f"[promote] A/B: {name} serves {share:.0%} of new conversations beside {live_name} (each keeps its "
+            f"arm); compare them with `aisle finetune status`, then `aisle adapters promote {name}` gives it all "
+            "traffic and `aisle finetune rollback` ends the trial")
+        return report
+    if share < 1 and live_name is not None:
+        say("[promote] merged serving runs one adapter at a time: no A/B; it takes all traffic "
+            "(AISLE_ADAPTER_SERVING=runtime serves a trial beside the live adapter)")
     with factory() as session, session.begin():
         adapters.promote(session, name=name)
     say(f"[promote] {name} is live (it replaced {live_name or 'the base model'}); running apps switch new replies "

@@ -14,14 +14,21 @@ Every text passes through the export's scrubber before it is written.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.assist import draft_turns
-from bot.models import Draft, Message, Role
+from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.prompts import PromptRecord, Turn
+from finetune.data import FIXED_BY_GUARD, ExportArgs, ExportError, Scrubber, export_dialogs
+from finetune.examples import Example, held_out, sha256_file
 from finetune.logged import Clean, prompt_record, scrubbed_prompt, served_history
 
 
@@ -88,3 +95,51 @@ def preference_pairs(messages: list[Message], ratings: dict[int, list[int]], dra
         yield _pair(id=f"message:{m.id}", source="rated_down", conversation_id=m.conversation_id, record=record,
                     history=served_history(messages, question.seq, history_turns),
                     question=question.text, chosen=better.text, rejected=m.text, clean=clean)
+
+
+def logged_pairs(session: Session, args: ExportArgs, clean: Clean, skipped: Counter[str]) -> list[Pair]:
+    """The pairs of every conversation whose shopper consented to training (erased shoppers never do)."""
+    query = select(Conversation.id).join(User, User.id == Conversation.user_id).where(User.consent_training)
+    if args.since is not None:
+        query = query.where(Conversation.created_at >= args.since)
+    pairs: list[Pair] = []
+    for cid in session.scalars(query.order_by(Conversation.id)):
+        messages = list(session.scalars(select(Message).where(Message.conversation_id == cid).order_by(Message.seq)))
+        ratings: dict[int, list[int]] = {}
+        for message_id, rating in session.execute(select(Feedback.message_id, Feedback.rating)
+                                                  .where(Feedback.message_id.in_([m.id for m in messages]))):
+            ratings.setdefault(message_id, []).append(rating)
+        drafts = list(session.scalars(select(Draft).where(Draft.conversation_id == cid).order_by(Draft.id)))
+        pairs.extend(preference_pairs(messages, ratings, drafts, history_turns=args.history_turns,
+                                      fixed_by_guard=FIXED_BY_GUARD, clean=clean, skipped=skipped))
+    return pairs
+
+
+def export_with_pairs(factory: sessionmaker[Session], args: ExportArgs, *, extra: Iterable[Example] = (),
+                      say: Callable[[str], None] | None = None, progress: bool = True) -> dict[str, Any]:
+    """:func:`finetune.data.export_dialogs`, plus ``pairs.jsonl`` (each pair with the split of its
+    conversation) and, in the manifest, the pairs per source, their conversations, what they skipped, the
+    personal data they replaced, and the file's sha256.
+
+    Raises:
+        ExportError: as :func:`finetune.data.export_dialogs` (nothing is written then).
+    """
+    say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    clean, skipped = Scrubber(), Counter[str]()
+    if args.out_dir.exists() and any(args.out_dir.iterdir()) and not args.force:
+        raise ExportError(f"{args.out_dir} is not empty; choose another --out or pass --force")
+    with factory() as session:
+        pairs = logged_pairs(session, args, clean, skipped)
+    manifest = export_dialogs(factory, args, extra=extra, say=say, progress=progress)
+    path = args.out_dir / "pairs.jsonl"
+    with path.open("w") as f:
+        for pair in pairs:
+            split = "eval" if held_out(pair.group, args.holdout, args.seed) else "train"
+            f.write(json.dumps({**pair.row(), "split": split}) + "\n")
+    manifest.update(pairs=dict(Counter(p.source for p in pairs)), pair_groups=sorted({p.group for p in pairs}),
+                    pair_skipped=dict(skipped), pair_pii_replaced=dict(clean.found))
+    manifest["sha256"]["pairs"] = sha256_file(path)
+    (args.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    say(f"[export] {len(pairs)} preference pairs ({', '.join(f'{k} {v}' for k, v in manifest['pairs'].items())}) "
+        f"in {path}")
+    return manifest

@@ -27,7 +27,8 @@ from bot.models import (
     Review,
     User,
 )
-from finetune.data import ExportArgs, export_dialogs
+from finetune.data import ExportArgs
+from finetune.pairs import export_with_pairs
 from tests.finetune.test_export import cli_home, logged  # noqa: F401  (fixtures)
 
 
@@ -41,7 +42,7 @@ def fake_adapter(directory: Path) -> Path:
 async def test_forget_erases_the_shopper_keeps_counts_leaves_exports_and_flags_adapters(
         factory: sessionmaker[Session], logged: tuple[ScriptedBackend, dict[str, int]], cli_home: Path,  # noqa: F811
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = export_dialogs(factory, ExportArgs(out_dir=tmp_path / "before", holdout=0.0), say=lambda _: None,
+    before = export_with_pairs(factory, ExportArgs(out_dir=tmp_path / "before", holdout=0.0), say=lambda _: None,
                             progress=False)
     with factory() as s, s.begin():
         user = s.scalars(select(User).where(User.external_id == "drafted")).one()
@@ -79,10 +80,10 @@ async def test_forget_erases_the_shopper_keeps_counts_leaves_exports_and_flags_a
         assert "erased shopper" in (flagged["with-them"] or "") and flagged["without-them"] is None
         assert s.scalar(select(func.count()).select_from(User).where(User.external_id == "kept")) == 1  # others stay
 
-    after = export_dialogs(factory, ExportArgs(out_dir=tmp_path / "after", holdout=0.0), say=lambda _: None,
+    after = export_with_pairs(factory, ExportArgs(out_dir=tmp_path / "after", holdout=0.0), say=lambda _: None,
                            progress=False)
     used = set(after["groups"]["train"]) | set(after["groups"]["eval"]) | set(after["pair_groups"])
-    assert f"conversation:{conv_id}" not in used and after["skipped"]["forgotten_shopper"] == 1
+    assert f"conversation:{conv_id}" not in used and after["skipped"]["no_training_consent"] == 2  # and "private"
     text = "".join(p.read_text() for p in (tmp_path / "after").glob("*.jsonl"))
     assert "blue kettle" not in text and "blue kettle" in (tmp_path / "before" / "train.jsonl").read_text()
 

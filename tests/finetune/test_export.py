@@ -24,6 +24,7 @@ from bot.models import Draft, Feedback, Message, Role
 from bot.pii import scrub
 from finetune.data import ExportArgs, ExportError, export_dialogs
 from finetune.examples import Example, read_examples, sha256_file
+from finetune.pairs import export_with_pairs
 from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 from retrieval.search import ProductSearch
@@ -102,7 +103,7 @@ async def test_examples_carry_the_prompt_serving_built_and_no_personal_data(
     examples = {ex.id: ex for ex in read_examples(tmp_path / "x" / "train.jsonl")}
     assert sorted(ex.source for ex in examples.values()) == ["assistant", "assistant", "assistant", "draft"]
     assert manifest["skipped"] == {"rated_down": 1, "status_fallback": 1, "no_training_consent": 1,
-                                   "agent_without_draft": 1, "rated_down_without_better": 1}
+                                   "agent_without_draft": 1}
     # the second turn's prompt is exactly what the model was sent, with the personal data replaced
     second = examples[f"message:{ids['second']}"]
     sent = llm.requests[1].messages
@@ -119,9 +120,8 @@ async def test_examples_carry_the_prompt_serving_built_and_no_personal_data(
     assert "[card]" in draft.messages[1]["content"] and draft.question == "it was the blue kettle"
     text = files_text(tmp_path / "x")
     assert not any(secret in text for secret in SECRETS)
-    # turn 1 comes again as history; the card is in a reply's question and in the draft's; the edited
-    # draft's pair repeats the card (its prompt) and the agent's email (chosen)
-    assert manifest["pii_replaced"] == {"address": 2, "phone": 2, "email": 3, "card": 3}
+    # turn 1 comes again as history; the card is in a reply's question and in the draft's
+    assert manifest["pii_replaced"] == {"address": 2, "phone": 2, "email": 2, "card": 2}
     assert manifest["sha256"]["train"] == sha256_file(tmp_path / "x" / "train.jsonl")
 
 
@@ -135,11 +135,13 @@ async def test_preference_pairs_from_an_edited_draft_and_a_reply_rated_down(
                          text="Our Alpine parka is warmer; write to me at maria.lopez@example.com")
         draft = s.scalars(select(Draft)).one()
         suggested, sent, distance = draft.suggested_text, draft.sent_text, draft.edit_distance
-    manifest = export_dialogs(factory, ExportArgs(out_dir=tmp_path / "x", holdout=0.0, history_turns=HISTORY),
-                              say=lambda _: None, progress=False)
+    manifest = export_with_pairs(factory, ExportArgs(out_dir=tmp_path / "x", holdout=0.0, history_turns=HISTORY),
+                                 say=lambda _: None, progress=False)
     path = tmp_path / "x" / "pairs.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert manifest["pairs"] == {"draft_edit": 1, "rated_down": 1} and len(rows) == 2
+    assert manifest["pair_pii_replaced"] == {"card": 1, "email": 2}  # the draft's prompt; both agents' replies
+    assert manifest["examples"]["train"] == 4  # the examples are those export_dialogs writes
     assert manifest["sha256"]["pairs"] == sha256_file(path)
     for row in rows:  # the conversational form TRL's DPO trainer reads
         assert row["split"] == "train" and row["prompt"][0]["role"] == "system"
