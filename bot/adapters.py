@@ -82,12 +82,41 @@ def promote(session: Session, *, name: str) -> Adapter:
     return row
 
 
-def rollback(session: Session) -> tuple[Adapter, Adapter]:
-    """Retire the live adapter and make the one it replaced live again; returns (retired, live).
+def start_trial(session: Session, *, name: str, share: float) -> Adapter:
+    """Serve ``name`` to ``share`` of new conversations beside the live adapter (A/B); a trial running
+    before is retired. Each conversation keeps the arm it started on."""
+    if not 0 < share < 1:
+        raise AdapterError(f"an A/B share is between 0 and 1 (exclusive), not {share}")
+    row = get(session, name)
+    check_files(Path(row.path))
+    if row.status == AdapterStatus.LIVE:
+        raise AdapterError(f"{name} is live already")
+    for other in session.scalars(select(Adapter).where(Adapter.status == AdapterStatus.TRIAL)):
+        if other.id != row.id:
+            other.status = AdapterStatus.RETIRED
+    current = live(session)
+    row.status = AdapterStatus.TRIAL
+    row.metrics = {**(row.metrics or {}), "trial": {"share": share, "since": _now(),
+                                                    "against": current.name if current else None}}
+    return row
+
+
+def trial(session: Session) -> Adapter | None:
+    return session.scalar(select(Adapter).where(Adapter.status == AdapterStatus.TRIAL).order_by(Adapter.id.desc()))
+
+
+def rollback(session: Session) -> tuple[Adapter, Adapter | None]:
+    """Send all traffic back to the adapter that had it: a running A/B trial is retired (the live adapter
+    keeps everything), else the live adapter is retired and the one it replaced is live again. Returns
+    (retired, live).
 
     Raises:
-        AdapterError: with no live adapter, or none it replaced that still has its files.
+        AdapterError: with nothing to roll back, or an earlier adapter whose files are gone.
     """
+    if (running := trial(session)) is not None:
+        running.status = AdapterStatus.RETIRED
+        running.metrics = {**(running.metrics or {}), "rolled_back": {"at": _now(), "to": None}}
+        return running, live(session)
     current = live(session)
     if current is None:
         raise AdapterError("no live adapter to roll back")
@@ -135,6 +164,14 @@ def chosen(session: Session, pin: str | None) -> tuple[str | None, str | None]:
     return (row.name, row.path) if row is not None else (None, None)
 
 
+def trial_arm(session: Session) -> tuple[str, str, float] | None:
+    """The A/B trial's name, directory and share of new conversations, if one runs."""
+    row = trial(session)
+    if row is None:
+        return None
+    return row.name, row.path, float((row.metrics or {}).get("trial", {}).get("share", 0.0))
+
+
 def chosen_adapter(factory: sessionmaker[Session], pin: str | None = None) -> tuple[str, Path] | None:
     """The name and directory of the adapter a server should start on, if it has files to load."""
     with factory() as session:
@@ -149,9 +186,11 @@ def record_metrics(session: Session, *, name: str, metrics: dict[str, Any]) -> N
 
 @dataclass
 class AdapterSwitch:
-    """Keeps a process's replies on the registry's live adapter.
+    """Keeps a process's replies on the registry's live adapter, and on its A/B trial.
 
-    ``target`` is where new replies go: it gets the adapter name (None = base model).
+    ``target`` is where new replies go: it gets the adapter name (None = base model). ``on_trial`` gets
+    the trial's (name, share) once it is loaded, None when no trial runs; a backend that cannot serve two
+    adapters side by side (merged weights) runs no trial, and says so in :meth:`status`.
     """
 
     factory: sessionmaker[Session]
@@ -160,6 +199,9 @@ class AdapterSwitch:
     pin: str | None = None  # AISLE_ADAPTER: a name, "base", or None (follow the registry)
     current: str | None = None
     error: str | None = None
+    on_trial: Callable[[tuple[str, float] | None], None] | None = None
+    trial: tuple[str, float] | None = None
+    trial_error: str | None = None
 
     def _wanted(self) -> tuple[str | None, str | None]:
         with self.factory() as session:
@@ -194,7 +236,36 @@ class AdapterSwitch:
         if name != previous:
             log.info("replies now use %s (was %s)", name or "the base model", previous or "the base model")
         self.error = None
+        await self._sync_trial()
         return name
+
+    async def _sync_trial(self) -> None:
+        """Load the registry's A/B trial beside the live adapter, or end the one that stopped."""
+        if self.on_trial is None or self.pin is not None:
+            return
+        with self.factory() as session:
+            wanted = trial_arm(session)
+        before = self.trial
+        try:
+            if wanted is not None and not self.llm.side_by_side:
+                raise AdapterError(f"{self.llm.name} serves one adapter at a time (merged weights); the A/B trial "
+                                   f"of {wanted[0]} needs AISLE_ADAPTER_SERVING=runtime")
+            if wanted is not None:
+                await self.llm.load_adapter(wanted[0], wanted[1])
+            self.trial = (wanted[0], wanted[2]) if wanted is not None else None
+            self.on_trial(self.trial)
+            if before is not None and (self.trial is None or before[0] != self.trial[0]) \
+                    and before[0] != self.current:  # an ended trial that did not become the live adapter
+                await self.llm.unload_adapter(before[0])
+            self.trial_error = None
+        except (AdapterError, LLMUnavailable) as exc:
+            if str(exc) != self.trial_error:
+                log.error("no A/B trial served: %s", exc)
+            self.trial_error = str(exc)
+            self.trial = None
+            self.on_trial(None)
+        if self.trial != before:
+            log.info("A/B trial now %s (was %s)", self.trial, before)
 
     async def run(self, every_s: float) -> None:
         """Sync forever, every ``every_s`` seconds (cancel to stop)."""
@@ -206,4 +277,5 @@ class AdapterSwitch:
                 log.exception("adapter sync failed")
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.current, "error": self.error}
+        trial = {"name": self.trial[0], "share": self.trial[1]} if self.trial else None
+        return {"name": self.current, "error": self.error, "trial": trial, "trial_error": self.trial_error}

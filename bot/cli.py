@@ -386,11 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Serves the candidate and the live adapter side by side on vLLM, judges "
                                          "both on the same held-out prompts, and refuses the candidate (exit 1), "
                                          "naming the metric, if it is worse on grounded rate, hallucination rate "
-                                         "or broken text; otherwise it goes live and running apps switch to it "
-                                         "with no restart.")
+                                         "or broken text; otherwise it serves a share of new conversations beside "
+                                         "the live adapter (A/B), and running apps pick it up with no restart.")
     pr.add_argument("name", help="a registered candidate adapter")
     pr.add_argument("--data", type=Path, help="export folder whose eval.jsonl to use (default: the candidate's own)")
     pr.add_argument("--limit", type=int, default=200, help="at most this many held-out examples")
+    pr.add_argument("--share", type=float, help="share of new conversations it serves beside the live adapter "
+                                                "(A/B; default AISLE_AB_SHARE, 0.1); 1: all of them")
     pr.add_argument("--concurrency", type=int, default=8)
     pr.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
     pr.set_defaults(fn="finetune.cli:cmd_finetune_promote")

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
                                 "'base' keeps replies on the base model; unset: the registry's live adapter.")
     adapter_poll_s: float = Field(5.0, gt=0, description="How often the app checks the registry for a newly live "
                                   "adapter to hot-load.")
+    ab_share: float = Field(0.1, gt=0, le=1, description="Share of new conversations an adapter that passed "
+                            "`aisle finetune promote` serves beside the live one (A/B); 1: it takes all traffic.")
     adapter_serving: Literal["auto", "runtime", "merged"] = Field(
         "auto", description="How the managed vLLM serves the live adapter: runtime (LoRA enabled, adapters "
         "hot-loaded), merged (merged into the weights, a second server swapped in blue/green), auto: merged "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -136,6 +137,29 @@ def risk_snapshot(decision: Decision) -> dict[str, Any]:
             "rule": decision.rule}
 
 
+def ab_bucket(conversation_id: int) -> float:
+    """Where a conversation falls in [0, 1) for A/B assignment: the same on every replica and restart."""
+    digest = hashlib.sha256(f"aisle-ab:{conversation_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class Live:
+    """``request_for``'s default: the live adapter at the time of the call."""
+
+
+LIVE = Live()
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    message: Message
+    duplicate: bool
+    history: list[Message]
+    user_id: int
+    unanswered: bool
+    started_on: str | None  # the adapter the conversation's replies have used so far
+
+
 def _stored_sentiment(m: Message) -> Sentiment | None:
     s = ((m.meta or {}).get("signals") or {}).get("sentiment")
     return Sentiment(s["label"], s["confidence"], s["negative"]) if s else None
@@ -169,6 +193,7 @@ class Dialogue:
         self.batchers = batchers
         self.gate = gate or DispatchGate(0.0)
         self.adapter = config.adapter  # the LoRA adapter new replies use (None: the base model); hot-swappable
+        self.trial: tuple[str, float] | None = None  # an A/B trial: (adapter, share of new conversations)
         self._vectors: LRU[tuple[int, str], np.ndarray] = LRU(4096)  # message embeddings, reused as context
 
     def validate(self, text: str) -> str:
@@ -193,26 +218,37 @@ class Dialogue:
         if self.personalizer is not None:
             self.personalizer.feedback(sku, event)
 
-    def _save_shopper(self, conversation_id: int, text: str, client_id: str | None
-                      ) -> tuple[Message, bool, list[Message], int, bool]:
-        """The stored message, whether it was a resend, the history before it, the user, and whether it
-        still needs a reply (new, or a resend of one whose turn was cut off before its reply began).
-        While an agent owns the conversation, nothing needs a model reply."""
+    def arm(self, conversation_id: int, started_on: str | None) -> str | None:
+        """The adapter this conversation's replies use: the one it started on while that is still served
+        (live or A/B trial), else the trial for its share of conversations (by a hash of the id, so every
+        replica agrees), else the live adapter."""
+        served = {self.adapter, self.trial[0] if self.trial else self.adapter}
+        if started_on is not None and started_on in served:
+            return started_on
+        if self.trial is not None and ab_bucket(conversation_id) < self.trial[1]:
+            return self.trial[0]
+        return self.adapter
+
+    def _save_shopper(self, conversation_id: int, text: str, client_id: str | None) -> _Saved:
+        """The stored message, whether it was a resend, the history before it, the user, whether it still
+        needs a reply (new, or a resend of one whose turn was cut off before its reply began), and the
+        adapter the conversation started on. While an agent owns the conversation, nothing needs a model
+        reply."""
         with self.factory() as session, session.begin():
             conv = session.get_one(Conversation, conversation_id)
-            user_id, human = conv.user_id, conv.state == ConversationState.AGENT
+            user_id, human, started_on = conv.user_id, conv.state == ConversationState.AGENT, conv.adapter
             if client_id and (old := crud.find_by_client_id(
                     session, conversation_id=conversation_id, client_id=client_id)):
                 if human or crud.messages_after(session, conversation_id=conversation_id, seq=old.seq):
-                    return old, True, [], user_id, False
+                    return _Saved(old, True, [], user_id, False, started_on)
                 history = crud.recent_messages(
                     session, conversation_id=conversation_id, limit=self.config.history_turns + 1)[:-1]
-                return old, True, history, user_id, True
+                return _Saved(old, True, history, user_id, True, started_on)
             history = crud.recent_messages(
                 session, conversation_id=conversation_id, limit=self.config.history_turns)
             msg = crud.add_message(session, conversation_id=conversation_id, role=Role.SHOPPER,
                                    text=text, client_id=client_id)
-        return msg, False, history, user_id, not human
+        return _Saved(msg, False, history, user_id, not human, started_on)
 
     async def _classify(self, text: str) -> MessageSignals | None:
         """Intent and sentiment of one message, in a batch shared with concurrent turns."""
@@ -289,15 +325,17 @@ class Dialogue:
                 found.filters.describe(), None)
 
     def request_for(self, g: Grounded, turns: Sequence[Turn], text: str, opening: str, *,
-                    signals: str | None = None, offer: str | None = None
+                    signals: str | None = None, offer: str | None = None, adapter: str | None | Live = LIVE
                     ) -> tuple[GenerationRequest, PromptRecord]:
         """The generation request for a grounded message (replies and agents' drafts alike), and the
-        record it was built from (stored with the reply, for the training export)."""
+        record it was built from (stored with the reply, for the training export). ``adapter``: the
+        conversation's arm (default: the live adapter)."""
         record = PromptRecord(store_name=self.config.store_name, products=g.products, constraint=g.constraint,
                               profile=g.profile, facts=g.facts, signals=signals, offer=offer, opening=opening)
         request = GenerationRequest(
             messages=record.messages(history=turns, text=text),
-            max_tokens=self.config.max_tokens, temperature=self.config.temperature, model=self.adapter,
+            max_tokens=self.config.max_tokens, temperature=self.config.temperature,
+            model=self.adapter if isinstance(adapter, Live) else adapter,
             repetition_penalty=self.config.repetition_penalty, prefix=opening)
         return request, record
 
@@ -358,8 +396,9 @@ class Dialogue:
         scoring = asyncio.ensure_future(self._classify(text))
         embedding = asyncio.ensure_future(self._embed(text))
         try:
-            shopper, duplicate, history, user_id, unanswered = await asyncio.to_thread(
-                self._save_shopper, conversation_id, text, client_id)
+            saved = await asyncio.to_thread(self._save_shopper, conversation_id, text, client_id)
+            shopper, duplicate, history, user_id, unanswered = (saved.message, saved.duplicate, saved.history,
+                                                                saved.user_id, saved.unanswered)
             yield MessageSaved(shopper, duplicate)
             if not unanswered:  # a resend of an answered message: the original ack only, no second model call
                 return
@@ -373,7 +412,8 @@ class Dialogue:
         finally:
             scoring.cancel()
             embedding.cancel()
-        turn = await self._prepare(conversation_id, shopper, history, user_id, vector, signals, clock)
+        turn = await self._prepare(conversation_id, shopper, history, user_id, vector, signals, clock,
+                                   self.arm(conversation_id, saved.started_on))
         outcome = _Streamed()
         async with contextlib.aclosing(self._stream(turn, ticket, outcome)) as events:  # closed when we are
             async for event in events:
@@ -384,7 +424,8 @@ class Dialogue:
         yield finished
 
     async def _prepare(self, conversation_id: int, shopper: Message, history: list[Message], user_id: int,
-                       vector: np.ndarray | None, signals: MessageSignals | None, clock: _Clock) -> _Prepared:
+                       vector: np.ndarray | None, signals: MessageSignals | None, clock: _Clock,
+                       adapter: str | None) -> _Prepared:
         """Ground the message, decide the policy, and build the request and the reply's record."""
         text = shopper.text
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
@@ -399,7 +440,7 @@ class Dialogue:
                  for m in history if m.text and m.role != Role.SYSTEM]
         request, record = self.request_for(g, turns, text, opening,
                                            signals=tone(signals.sentiment if signals else None),
-                                           offer=decision.retention if decision else None)
+                                           offer=decision.retention if decision else None, adapter=adapter)
         meta = ReplyMeta(
             reply_to=shopper.id, model=self.llm.model_name, backend=self.llm.name, adapter=request.model,
             route=g.route, retrieved_skus=[p.sku for p in g.products],

@@ -55,6 +55,7 @@ class EventType(enum.StrEnum):
 
 class AdapterStatus(enum.StrEnum):
     CANDIDATE = "candidate"
+    TRIAL = "trial"  # passed the gate; serves a share of new conversations beside the live one (A/B)
     LIVE = "live"
     RETIRED = "retired"
 

@@ -174,14 +174,17 @@ def cmd_finetune_promote(args: argparse.Namespace) -> int:
     from finetune.examples import ExampleFileError
     from finetune.jobs import PromotionRefused, held_out_examples, own_export, promote_gated
 
+    if args.share is not None and not 0 < args.share <= 1:
+        say(f"error: --share is a share of new conversations, in (0, 1]; got {args.share}")
+        return 2
     settings = get_settings()
     factory = open_db()
     try:
         data = args.data or own_export(factory, args.name)
         report = asyncio.run(promote_gated(
             settings, factory, name=args.name, examples=held_out_examples(data, args.limit),
-            url=args.vllm_url or settings.vllm_url, eval_args=EvalArgs(adapter=args.name,
-                                                                        concurrency=args.concurrency)))
+            url=args.vllm_url or settings.vllm_url, share=args.share,
+            eval_args=EvalArgs(adapter=args.name, concurrency=args.concurrency)))
     except (adapters.AdapterError, ExampleFileError, LLMUnavailable, KeyError, ValueError) as exc:
         say(f"error: {exc}")
         return 2
@@ -198,12 +201,13 @@ def cmd_finetune_rollback(args: argparse.Namespace) -> int:
     try:
         with open_db()() as session, session.begin():
             retired, now_live = adapters.rollback(session)
-            names = retired.name, now_live.name
+            names = retired.name, now_live.name if now_live is not None else None
     except adapters.AdapterError as exc:
         say(f"error: {exc}")
         return 2
-    say(f"[rollback] {names[0]} retired; {names[1]} is live again. Running apps switch new replies to it within "
-        "AISLE_ADAPTER_POLL_S seconds, with no restart; replies already streaming finish where they started.")
+    say(f"[rollback] {names[0]} retired; all new conversations go to {names[1] or 'the base model'}. Running apps "
+        "follow within AISLE_ADAPTER_POLL_S seconds, with no restart; replies already streaming finish where "
+        "they started.")
     print(json.dumps({"retired": names[0], "live": names[1]}))
     return 0
 

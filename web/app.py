@@ -98,8 +98,11 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             def use_adapter(name: str | None) -> None:
                 dialogue.adapter = name
 
+            def use_trial(arm: tuple[str, float] | None) -> None:
+                dialogue.trial = arm
+
             switch = AdapterSwitch(factory, built.backend, use_adapter, pin=settings.adapter,
-                                   current=built.serving)
+                                   current=built.serving, on_trial=use_trial)
             use_adapter(built.serving)
             await switch.sync()  # the registry's live adapter is loaded before the first shopper arrives
             watcher = asyncio.create_task(switch.run(settings.adapter_poll_s), name="adapter-switch")

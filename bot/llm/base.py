@@ -75,6 +75,8 @@ class LLMBackend(ABC):
     """Streams text for chat messages. Closing the iterator early cancels the generation."""
 
     name: str = "abstract"
+    side_by_side: bool = False
+    """Whether several loaded adapters are served at once, each by its own name (an A/B trial needs it)."""
 
     @property
     @abstractmethod

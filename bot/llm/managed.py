@@ -110,7 +110,8 @@ class ManagedVLLMConfig:
             "--disable-uvicorn-access-log",
         ]
         if self.enable_lora:
-            cmd += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank)]
+            cmd += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank),
+                    "--max-loras", "2"]  # the live adapter and an A/B trial in the same batch
         if self.eager:
             cmd.append("--enforce-eager")
         return cmd

@@ -77,6 +77,7 @@ class ResilientBackend(LLMBackend):
         self.retries = retries
         self.first_token_deadline_s = first_token_deadline_s
         self.name = inner.name
+        self.side_by_side = inner.side_by_side
 
     @property
     def model_name(self) -> str:

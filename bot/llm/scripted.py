@@ -20,6 +20,7 @@ class ScriptedBackend(LLMBackend):
     """
 
     name = "scripted"
+    side_by_side = True
 
     def __init__(self, script: Script, delay_s: float = 0.0, fail: bool = False) -> None:
         self.script = script

@@ -45,6 +45,7 @@ class VLLMBackend(LLMBackend):
     """Talks to ``/v1/chat/completions`` with ``stream=true``; the adapter is the model name."""
 
     name = "vllm"
+    side_by_side = True
 
     def __init__(self, config: VLLMConfig) -> None:
         self.config = config

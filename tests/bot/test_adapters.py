@@ -71,6 +71,48 @@ async def test_rollback_returns_new_replies_to_the_adapter_the_live_one_replaced
         adapters.rollback(s)
 
 
+async def test_a_trial_is_served_beside_the_live_adapter_until_rollback(factory: sessionmaker[Session],
+                                                                         tmp_path: Path) -> None:
+    llm, used, switch, _ = promoted_a(factory, tmp_path)
+    trials: list[tuple[str, float] | None] = []
+    switch.on_trial = trials.append
+    add(factory, tmp_path, "b")
+    with pytest.raises(AdapterError, match="between 0 and 1"), factory() as s, s.begin():
+        adapters.start_trial(s, name="b", share=1.0)
+    with factory() as s, s.begin():
+        adapters.start_trial(s, name="b", share=0.25)
+    assert await switch.sync() == "a"
+    assert set(llm.adapters) == {"a", "b"} and trials[-1] == ("b", 0.25)  # both loaded: side by side
+    assert switch.status()["trial"] == {"name": "b", "share": 0.25} and status(factory, "b") == AdapterStatus.TRIAL
+    with factory() as s, s.begin():
+        retired, live = adapters.rollback(s)  # a running trial ends: all traffic stays on the live one
+        assert (retired.name, live and live.name) == ("b", "a")
+    await switch.sync()
+    assert trials[-1] is None and set(llm.adapters) == {"a"} and used[-1] == "a"
+
+    llm.side_by_side = False  # merged weights: one adapter at a time
+    with factory() as s, s.begin():
+        adapters.start_trial(s, name="b", share=0.5)
+    await switch.sync()
+    assert trials[-1] is None and "AISLE_ADAPTER_SERVING=runtime" in (switch.status()["trial_error"] or "")
+
+
+def test_new_conversations_split_by_share_and_each_keeps_its_arm() -> None:
+    from bot.dialogue import Dialogue, DialogueConfig, ab_bucket
+
+    dialogue = Dialogue(factory=None, search=None, llm=ScriptedBackend(lambda r: "ok"),  # type: ignore[arg-type]
+                        config=DialogueConfig())
+    dialogue.adapter, dialogue.trial = "a", ("b", 0.3)
+    arms = [dialogue.arm(cid, None) for cid in range(1, 4001)]
+    assert abs(arms.count("b") / len(arms) - 0.3) < 0.03 and set(arms) == {"a", "b"}
+    assert [ab_bucket(7)] * 2 == [ab_bucket(7), ab_bucket(7)]  # the same on every replica
+    trial_cid = next(c for c in range(1, 100) if ab_bucket(c) < 0.3)
+    live_cid = next(c for c in range(1, 100) if ab_bucket(c) >= 0.3)
+    assert dialogue.arm(trial_cid, "a") == "a" and dialogue.arm(live_cid, "b") == "b"  # the arm it started on
+    dialogue.trial = None  # the trial ended: its conversations go to the live adapter
+    assert dialogue.arm(live_cid, "b") == "a" and dialogue.arm(trial_cid, None) == "a"
+
+
 def test_unknown_names_duplicates_and_missing_files_are_refused(factory: sessionmaker[Session],
                                                                  tmp_path: Path) -> None:
     path = add(factory, tmp_path, "a")
@@ -123,7 +165,7 @@ async def test_an_adapter_the_server_refuses_leaves_replies_where_they_were(fact
     llm, used, switch, path = promoted_a(factory, tmp_path)
     llm.fail = True
     assert await switch.sync() is None and used == [] and "set to fail" in (switch.error or "")
-    assert switch.status() == {"name": None, "error": switch.error}
+    assert switch.status() == {"name": None, "error": switch.error, "trial": None, "trial_error": None}
     llm.fail = False
     (path / "adapter_config.json").unlink()  # deleted from disk after promotion
     assert await switch.sync() is None and "adapter_config.json missing" in (switch.error or "")

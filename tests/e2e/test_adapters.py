@@ -105,3 +105,68 @@ async def test_evaluation_compares_base_and_adapter_on_vllm_and_records_it(
         assert row.metrics["eval"]["demo"]["adapter"] == report["adapter"]
         assert row.status == "candidate"
 
+
+
+async def until_trial(base: str, want: str | None, limit_s: float = 20) -> None:
+    import asyncio
+    import time
+
+    started = time.monotonic()
+    while (trial := httpx.get(f"{base}/healthz", timeout=10).json()["adapter"]["trial"]) != want and not (
+            trial and trial["name"] == want):
+        assert time.monotonic() - started < limit_s, trial
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_ab_trial_serves_its_share_conversations_keep_their_arm_and_rollback_ends_it(
+        tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str,
+        tiny_adapter: Path) -> None:
+    import shutil
+
+    from bot.dialogue import ab_bucket
+
+    second = tmp_path / "tiny-v2"  # every version has its own directory and name
+    shutil.copytree(tiny_adapter, second)
+    register(factory, tiny_adapter, "tiny-v1")
+    register(factory, second, "tiny-v2", promote=False)
+    with serve(create_app(settings_for(tmp_path, db_url, saved_index, vllm_url))) as base:
+        await until_adapter(base, "tiny-v1")
+        old, _ = await open_chat(base, "before-the-trial")
+        assert served_by(await ask(old, QUESTION, "o1")) == "tiny-v1"
+        with factory() as s, s.begin():
+            adapters.start_trial(s, name="tiny-v2", share=0.5)
+        await until_trial(base, "tiny-v2")
+        models = {m["id"] for m in httpx.get(f"{vllm_url}/v1/models", timeout=10).json()["data"]}
+        assert {"tiny-v1", "tiny-v2"} <= models  # served side by side
+        arms: dict[int, tuple[object, str]] = {}
+        for i in range(20):  # until both arms have conversations
+            ws, ready = await open_chat(base, f"ab-{i}")
+            cid = ready["conversation_id"]
+            arm = "tiny-v2" if ab_bucket(cid) < 0.5 else "tiny-v1"
+            assert served_by(await ask(ws, QUESTION, f"q{i}")) == arm
+            arms[cid] = (ws, arm)
+            if {a for _, a in arms.values()} == {"tiny-v1", "tiny-v2"}:
+                break
+        assert {a for _, a in arms.values()} == {"tiny-v1", "tiny-v2"}
+        assert served_by(await ask(old, "and a cheaper one?", "o2")) == "tiny-v1"  # it keeps the arm it had
+        for cid, (ws, arm) in arms.items():
+            assert served_by(await ask(ws, "and a cheaper one?", f"again-{cid}")) == arm  # sticky
+        with factory() as s:
+            assert {cid: s.get_one(Conversation, cid).adapter for cid in arms} == {c: a for c, (_, a) in arms.items()}
+
+        with factory() as s, s.begin():
+            retired, live = adapters.rollback(s)
+            assert (retired.name, live and live.name) == ("tiny-v2", "tiny-v1")
+        await until_trial(base, None)
+        for i in range(40):  # a new conversation that would have been on the trial is on tiny-v1
+            ws, ready = await open_chat(base, f"after-{i}")
+            if ab_bucket(ready["conversation_id"]) < 0.5:
+                assert served_by(await ask(ws, QUESTION, f"r{i}")) == "tiny-v1"
+                break
+            await ws.close()
+        else:
+            raise AssertionError("no conversation fell in the trial's share")
+        trial_ws = next(ws for ws, arm in arms.values() if arm == "tiny-v2")
+        assert served_by(await ask(trial_ws, "in red?", "moved")) == "tiny-v1"  # its arm is gone: the live one
