@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import crud
@@ -113,9 +113,28 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def entry(session: Session, conv: Conversation, *, churn_high: float) -> QueueEntry:
-    """One conversation's row."""
-    recent = crud.recent_messages(session, conversation_id=conv.id, limit=20)[::-1]  # newest first
+RECENT = 20
+"""Messages a row is read from: enough to find the shopper's latest words and the last agent reply."""
+
+
+def recent_by_conversation(session: Session, conversation_ids: set[int], per: int = RECENT
+                           ) -> dict[int, list[Message]]:
+    """Each conversation's last ``per`` messages, newest first, in one query (a window over ``seq``)."""
+    ranked = select(Message.id, func.row_number().over(
+        partition_by=Message.conversation_id, order_by=Message.seq.desc()).label("n")).where(
+        Message.conversation_id.in_(conversation_ids)).subquery()
+    found: dict[int, list[Message]] = {cid: [] for cid in conversation_ids}
+    for m in session.scalars(select(Message).join(ranked, ranked.c.id == Message.id).where(ranked.c.n <= per)
+                             .order_by(Message.conversation_id, Message.seq.desc())):
+        found[m.conversation_id].append(m)
+    return found
+
+
+def entry(session: Session, conv: Conversation, *, churn_high: float,
+          recent: list[Message] | None = None) -> QueueEntry:
+    """One conversation's row; ``recent``: its last messages, newest first (read here when not given)."""
+    if recent is None:
+        recent = crud.recent_messages(session, conversation_id=conv.id, limit=RECENT)[::-1]
     shopper_said = [m for m in recent if m.role == Role.SHOPPER]
     latest: Message | None = shopper_said[0] if shopper_said else None
     waiting: Message | None = None
@@ -151,7 +170,8 @@ def queue(session: Session, *, churn_high: float, limit: int = 50) -> list[Queue
     held = [*session.scalars(select(User).where(User.id.in_({c.user_id for c in convs}))),
             *session.scalars(select(Agent).where(Agent.id.in_({c.assigned_agent_id for c in convs
                                                                if c.assigned_agent_id})))]
-    rows = sorted((entry(session, c, churn_high=churn_high) for c in convs), key=_rank)[:limit]
+    recent = recent_by_conversation(session, {c.id for c in convs})
+    rows = sorted((entry(session, c, churn_high=churn_high, recent=recent[c.id]) for c in convs), key=_rank)[:limit]
     del held
     return rows
 

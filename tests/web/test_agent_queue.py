@@ -62,6 +62,45 @@ def _conversation(session: Session, shopper: str, text: str, *, score: float,
 
 
 @pytest.mark.parametrize("db_url", DB_PARAMS, indirect=True)
+def test_the_queue_reads_every_row_in_a_fixed_number_of_queries(factory: sessionmaker[Session]) -> None:
+    from sqlalchemy import event
+
+    from bot.agent_queue import RECENT, recent_by_conversation
+
+    def build(n: int) -> list[int]:
+        with factory() as session, session.begin():
+            ids = [_conversation(session, f"anon-q{n}-{i:04d}", "where is my order?", score=0.1 * (i % 5))
+                   for i in range(n)]
+            for cid in ids[:2]:  # longer than a row reads
+                for k in range(RECENT + 5):
+                    crud.add_message(session, conversation_id=cid, role=Role.ASSISTANT, text=f"reply {k}")
+            return ids
+
+    def statements() -> int:
+        engine = factory.kw["bind"]
+        seen: list[str] = []
+        listener = lambda *a: seen.append(a[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with factory() as session:
+                queue(session, churn_high=0.7, limit=200)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    ids = build(3)
+    few = statements()
+    build(30)
+    assert statements() == few  # 33 conversations cost what 3 did
+    with factory() as session:
+        got = recent_by_conversation(session, set(ids))
+        for cid in ids:
+            expected = [m.id for m in crud.recent_messages(session, conversation_id=cid, limit=RECENT)[::-1]]
+            assert [m.id for m in got[cid]] == expected
+        assert len(got[ids[0]]) == RECENT
+
+
+@pytest.mark.parametrize("db_url", DB_PARAMS, indirect=True)
 def test_an_explicit_request_for_a_human_ranks_first_then_risk_and_agents_see_only_theirs(
         factory: sessionmaker[Session]) -> None:
     with factory() as session, session.begin():
