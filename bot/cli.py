@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--batch-size", type=int, default=8)
     lora.add_argument("--epochs", type=int, default=1)
     lora.add_argument("--max-steps", type=int, help="stop after this many steps")
+    lora.add_argument("--init", metavar="ADAPTER",
+                      help="continue training from an adapter: 'live', a registered name, or a directory")
     lora.set_defaults(fn="finetune.cli:cmd_finetune_lora")
 
     ev = finetune.add_parser("evaluate", help="base model vs adapter on held-out examples, on vLLM",

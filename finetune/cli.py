@@ -77,7 +77,8 @@ def cmd_finetune_lora(args: argparse.Namespace) -> int:
     try:
         out = train(settings, open_db(), LoraArgs(
             data_dir=args.data, out_dir=settings.adapters_path, base_model=settings.generator_path, name=args.name,
-            rank=args.rank, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps))
+            rank=args.rank, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
+            init=Path(args.init) if args.init else None))
     except (ExampleFileError, AdapterError, ValueError) as exc:
         say(f"error: {exc}")
         return 2

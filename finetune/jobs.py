@@ -85,6 +85,13 @@ def train(settings: Settings, factory: sessionmaker[Session], args: LoraArgs, sa
 
     name = args.name or default_name()
     args = dataclasses.replace(args, name=name)
+    if args.init is not None and not (args.init / "adapter_config.json").is_file():  # a registered name, or live
+        with factory() as session:
+            row = adapters.live(session) if str(args.init) == "live" else adapters.get(session, str(args.init))
+            if row is None:
+                raise adapters.AdapterError("--init live: no adapter is live")
+            args = dataclasses.replace(args, init=Path(row.path))
+            adapters.check_files(Path(row.path))
     if args.rank > settings.max_lora_rank:
         raise adapters.AdapterError(f"rank {args.rank} is above what vLLM serves (AISLE_MAX_LORA_RANK="
                                     f"{settings.max_lora_rank}); train with --rank {settings.max_lora_rank} or less")

@@ -54,6 +54,8 @@ class LoraArgs:
                 "(15 of SmolLM2-135M's 30: 1.7x faster steps)."})
     bf16_weights: bool = field(default=True, metadata={
         "help": "Hold the frozen base weights in bfloat16 where the steps run in bfloat16 (the adapter stays float32)."})
+    init: Path | None = field(default=None, metadata={
+        "help": "An adapter directory to continue training from (its rank and layers are kept)."})
     threads: int = field(default=0, metadata={"help": "Torch threads (0 = torch's default)."})
     seed: int = field(default=0, metadata={"help": "Random seed."})
 
@@ -183,7 +185,7 @@ def main(args: LoraArgs, say: Say | None = None) -> Path:
     """
     import numpy as np
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -212,9 +214,13 @@ def main(args: LoraArgs, say: Say | None = None) -> Path:
     base = base.to(precision.device)
     n_layers = int(base.config.num_hidden_layers)
     layers = list(range(max(0, n_layers - args.top_layers), n_layers)) if args.top_layers else None
-    model = get_peft_model(base, LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout,
-                                             target_modules=list(TARGET_MODULES), layers_to_transform=layers,
-                                             task_type="CAUSAL_LM"))
+    if args.init is not None:  # continue from an adapter (the live one, say): its weights, rank and layers
+        model = PeftModel.from_pretrained(base, str(args.init), is_trainable=True)
+        say(f"[lora] continuing from {args.init}")
+    else:
+        model = get_peft_model(base, LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout,
+                                                 target_modules=list(TARGET_MODULES), layers_to_transform=layers,
+                                                 task_type="CAUSAL_LM"))
     for p in model.parameters():  # the adapter trains in float32 whatever the base weights are
         if p.requires_grad:
             p.data = p.data.float()

@@ -77,3 +77,32 @@ def test_a_taken_name_or_a_rank_vllm_refuses_stops_before_any_training(
         train(settings, factory, args(name="taken"), say=lambda _: None)
     with pytest.raises(AdapterError, match="rank 32 is above what vLLM serves"):
         train(settings, factory, args(rank=32), say=lambda _: None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_training_continues_from_the_live_adapter(
+        tmp_path: Path, db_url: str, factory, catalog_export: Path, tiny_adapter: Path) -> None:  # type: ignore[no-untyped-def]
+    from safetensors.torch import load_file
+
+    from bot import adapters
+    from bot.adapters import AdapterError
+    from bot.config import Settings
+    from finetune.jobs import train
+
+    def args(**kw: object) -> LoraArgs:
+        return LoraArgs(data_dir=catalog_export, out_dir=tmp_path / "adapters", base_model=MODEL_DIR, max_steps=2,
+                        batch_size=4, eval_examples=4, lr=1e-4, **kw)  # type: ignore[arg-type]
+
+    with pytest.raises(AdapterError, match="no adapter is live"):
+        train(Settings(), factory, args(init=Path("live")), say=lambda _: None)
+    with factory() as s, s.begin():
+        adapters.register(s, name="tiny-live", base_model="base", path=tiny_adapter, manifest={}, metrics={})
+        adapters.promote(s, name="tiny-live")
+    out = train(Settings(), factory, args(init=Path("live"), name="tiny-next"), say=lambda _: None)
+    before, after = load_file(tiny_adapter / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
+    assert before.keys() == after.keys()  # the same rank and layers
+    moved = [k for k in before if not (before[k] == after[k]).all()]
+    close = [k for k in before if (before[k] - after[k]).abs().max() < 0.005]  # a fresh init is ~0.04 away
+    assert moved and len(close) == len(before)  # it went on from there: a few small steps, not a fresh start
+    assert json.loads((out / "train.json").read_text())["args"]["init"] == str(tiny_adapter)
