@@ -75,7 +75,8 @@ async def test_the_installed_adapter_is_swapped_in_blue_green_while_a_shopper_ch
             await asyncio.sleep(2)
         assert len(served) >= 5, "the swap came too soon to show replies flowing through it"
         assert served[-1] == name
-        assert httpx.get(f"{base}/healthz", timeout=10).json()["adapter"] == {"name": name, "error": None}
+        assert httpx.get(f"{base}/healthz", timeout=10).json()["adapter"] == {
+            "name": name, "error": None, "trial": None, "trial_error": None}
         new_url = swapping.live.managed.config.url
         models = {m["id"] for m in httpx.get(f"{new_url}/v1/models", timeout=10).json()["data"]}
         assert models == {name, "aisle-base"}
