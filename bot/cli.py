@@ -419,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--ship", action="store_true",
                       help="train even if the registry has adapters, and write the promoted one with its manifest "
                            "to finetune/shipped/grounding/ (`make shipped-adapter`: the demo store's default)")
+    boot.add_argument("--refresh", action="store_true",
+                      help="keep the shipped adapter's weights and give it this code's fingerprint, when this code "
+                           "writes the very data it was trained on (`make shipped-adapter-refresh`, about 2 min); "
+                           "otherwise say that it needs retraining")
     boot.set_defaults(fn="finetune.cli:cmd_finetune_bootstrap")
 
     ads = sub.add_parser("adapters", help="the LoRA adapter registry").add_subparsers(dest="action", required=True)

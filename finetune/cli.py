@@ -119,10 +119,13 @@ def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from bot.llm.base import LLMUnavailable
     from finetune.data import ExportError
-    from finetune.jobs import bootstrap
+    from finetune.jobs import bootstrap, refresh_shipped
     from finetune.shipped import StaleAdapter
 
     try:
+        if args.refresh:
+            refresh_shipped(get_settings(), open_db(), say=say)
+            return 0
         live = bootstrap(get_settings(), open_db(), eval_limit=args.limit, ship=args.ship,
                          **given(args, steps="steps", lr="lr", catalog_n="catalog_examples"))
     except (ExportError, LLMUnavailable, StaleAdapter, ValueError) as exc:

@@ -249,6 +249,30 @@ def dataset_examples(products: Sequence[ProductDoc], *, n: int, store_name: str,
                             other_currency_share=0.0)  # asked as that catalog prices its products
 
 
+def refresh_shipped(settings: Settings, factory: sessionmaker[Session], say: Say = _say) -> dict[str, Any]:
+    """Write the demo store's bootstrap data as this code makes it and, when it is byte for byte what the
+    shipped adapter was trained on, give the adapter this code's fingerprint (:func:`finetune.shipped.refresh`):
+    about two minutes instead of a retraining. Run on a home that holds the demo store alone."""
+    import tempfile
+
+    from bot.store import load_products
+    from finetune import shipped
+
+    with factory() as session:
+        products = load_products(session)
+    fingerprint = shipped.fingerprint(settings, products)
+    if fingerprint["catalog"] != shipped.demo_catalog_sha256():
+        raise ValueError(f"--refresh checks the demo store's data: run it on a home that holds the demo store alone "
+                         f"(`{shipped.REBUILD}-refresh` makes one)")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = export(settings, factory, ExportArgs(out_dir=Path(tmp) / "data", history_turns=settings.history_turns),
+                      catalog_n=BOOTSTRAP_EXAMPLES, say=say)
+    manifest = shipped.refresh(fingerprint, data["sha256"])
+    say(f"[bootstrap] the bootstrap data is unchanged ({data['sha256']['train'][:10]}); the shipped adapter "
+        f"{shipped.shipped_name(manifest)} now carries this code's fingerprint: commit {shipped.ADAPTER}")
+    return manifest
+
+
 def bootstrap(settings: Settings, factory: sessionmaker[Session], *, eval_limit: int, steps: int = BOOTSTRAP_STEPS,
               catalog_n: int = BOOTSTRAP_EXAMPLES, lr: float = BOOTSTRAP_LR, ship: bool = False,
               say: Say = _say) -> str | None:

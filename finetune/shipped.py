@@ -149,7 +149,8 @@ def check(settings: Settings, products: Sequence[ProductDoc], directory: Path = 
     changed = differences(manifest["fingerprint"], fingerprint(settings, products))
     if changed:
         raise StaleAdapter(f"the shipped adapter in {directory} was trained from another {', '.join(changed)} "
-                           f"than this code makes; rebuild it with `{REBUILD}` and commit the result")
+                           f"than this code makes; rebuild it with `{REBUILD}` and commit the result (`{REBUILD}-refresh` "
+                           f"keeps its weights, in minutes, when the training data did not change)")
     return manifest
 
 
@@ -184,6 +185,28 @@ def write(adapter_dir: Path, *, fingerprint: dict[str, Any], figures: dict[str, 
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(directory, ignore_errors=True)
     staging.rename(directory)
+    return manifest
+
+
+def refresh(fingerprint: dict[str, Any], data_sha256: dict[str, str], directory: Path = ADAPTER) -> dict[str, Any]:
+    """Give the shipped adapter this code's fingerprint when this code writes the very training data it was
+    trained on (same sha256 for train and eval, same recipe): a change that leaves the data as it was (a
+    refactor, a new export feature) then needs no retraining. Returns the rewritten manifest.
+
+    Raises:
+        StaleAdapter: the data or the recipe differ; only retraining (:data:`REBUILD`) fits this code then.
+    """
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise StaleAdapter(f"no shipped adapter under {directory}; build it with `{REBUILD}`")
+    changed = [k for k in ("train", "eval") if manifest["data_sha256"].get(k) != data_sha256.get(k)]
+    if fingerprint["recipe"] != manifest["recipe"]:
+        changed.append("recipe")
+    if changed:
+        raise StaleAdapter(f"this code trains from another {', '.join(changed)} than the shipped adapter was "
+                           f"trained on; retrain it with `{REBUILD}`")
+    manifest["fingerprint"] = fingerprint
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

@@ -105,3 +105,23 @@ def test_a_copy_whose_weights_changed_is_refused(tmp_path: Path, demo_products, 
     settings = Settings(home=tmp_path / "home")
     with pytest.raises(shipped.StaleAdapter, match="weights"):
         shipped.install(settings, demo_products, factory, say=lambda _: None, directory=copy)
+
+
+def test_refresh_takes_this_codes_fingerprint_only_for_the_same_data_and_recipe(
+        tmp_path: Path, demo_products) -> None:  # type: ignore[no-untyped-def]
+    copy = tmp_path / "grounding"
+    shutil.copytree(shipped.ADAPTER, copy)
+    manifest = shipped.read_manifest(copy)
+    assert manifest is not None
+    settings = Settings(home=tmp_path / "home")
+    new = {**shipped.fingerprint(settings, demo_products), "dialog_code": "0" * 64}  # the code changed
+    with pytest.raises(shipped.StaleAdapter, match="train.*make shipped-adapter"):
+        shipped.refresh(new, {**manifest["data_sha256"], "train": "1" * 64}, directory=copy)
+    with pytest.raises(shipped.StaleAdapter, match="recipe"):
+        shipped.refresh({**new, "recipe": {**new["recipe"], "steps": 1}}, manifest["data_sha256"], directory=copy)
+    assert shipped.read_manifest(copy) == manifest  # a refusal writes nothing
+    shipped.refresh(new, manifest["data_sha256"], directory=copy)
+    refreshed = shipped.read_manifest(copy)
+    assert refreshed == {**manifest, "fingerprint": new}
+    with pytest.raises(shipped.StaleAdapter, match="dialog_code"):
+        shipped.check(settings, demo_products, copy)  # this code's real fingerprint is not the one written
