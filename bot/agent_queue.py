@@ -56,8 +56,11 @@ class QueueEntry:
         return asdict(self)
 
 
-def shopper_handle(external_id: str) -> str:
-    """``anon-3254f0…`` -> ``guest 3254``; a store's own customer id is shown as it is."""
+def shopper_handle(external_id: str, name: str | None = None) -> str:
+    """The shopper's name when the storefront gave one; else ``anon-3254f0…`` -> ``guest 3254``, and a store's
+    own customer id as it is."""
+    if name:
+        return name
     if external_id.startswith("anon-"):
         return f"guest {external_id[5:9]}"
     return external_id[:40]
@@ -144,9 +147,10 @@ def entry(session: Session, conv: Conversation, *, churn_high: float,
         if m.role == Role.SHOPPER:
             waiting = m
     owner = session.get(Agent, conv.assigned_agent_id) if conv.assigned_agent_id else None
+    shopper = session.get_one(User, conv.user_id)
     text = latest.text if latest else ""
     return QueueEntry(
-        conversation_id=conv.id, shopper=shopper_handle(session.get_one(User, conv.user_id).external_id),
+        conversation_id=conv.id, shopper=shopper_handle(shopper.external_id, shopper.name),
         state=conv.state.value, risk=conv.risk or {},
         reason=reason_in_words(text=text, signals=(latest.meta or {}).get("signals") if latest else None,
                                risk=conv.risk or {}, flagged=conv.flagged_reason, churn_high=churn_high),

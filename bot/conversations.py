@@ -65,6 +65,14 @@ def open_for_shopper(session: Session, *, external_id: str) -> Opened:
     return Opened(conv.id, user.id, conv.last_seq, conv.state.value)
 
 
+def name_shopper(session: Session, *, external_id: str, name: str) -> None:
+    """Remember the name the storefront gives for its signed-in shopper (created on first sight); a forgotten
+    shopper stays nameless."""
+    user = crud.get_or_create_user(session, external_id=external_id)
+    if user.forgotten_at is None:
+        user.name = " ".join(name.split())[:100]
+
+
 def request_handoff(session: Session, *, conversation_id: int) -> bool:
     """The shopper asks for a human: flag the conversation and move it to the queue's top; False (nothing
     changed) when a human already has it or it is already waiting."""

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Conversation, ConversationState, Message, Role, User
+from bot.models import Agent, Conversation, ConversationState, Message, Role, User
 
 
 def get_or_create_user(session: Session, *, external_id: str) -> User:
@@ -99,3 +99,9 @@ def messages_after(session: Session, *, conversation_id: int, seq: int) -> list[
             .order_by(Message.seq)
         )
     )
+
+
+def known_names(session: Session) -> list[str]:
+    """Every person's name the store holds: its shoppers' (as the storefront gave them) and its agents'."""
+    shoppers = session.scalars(select(User.name).where(User.name.is_not(None), User.name != ""))
+    return [*shoppers, *session.scalars(select(Agent.name))]

@@ -99,7 +99,7 @@ def forget(session: Session, *, shopper: str, now: datetime | None = None) -> Fo
     for table in (Event, Review, Order):
         counts[table.__tablename__] = session.scalar(select(func.count()).where(table.user_id == user.id)) or 0
         session.execute(delete(table).where(table.user_id == user.id))
-    user.external_id, user.locale = f"forgotten-{user.id}", ""
+    user.external_id, user.locale, user.name = f"forgotten-{user.id}", "", None
     user.consent_personalization = user.consent_training = False
     user.forgotten_at = now
     flagged = flag_adapters(session, conv_ids, now)

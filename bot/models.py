@@ -86,6 +86,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))  # as the storefront knows the signed-in shopper
     locale: Mapped[str] = mapped_column(String(16), default="en")
     consent_personalization: Mapped[bool] = mapped_column(default=True)
     consent_training: Mapped[bool] = mapped_column(default=True)

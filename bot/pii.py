@@ -7,15 +7,17 @@ writes stays: SKUs (``RUN-00012``), order numbers (``A10023``), prices and dates
 
 The patterns favour recall on what shoppers type (a card number with or without
 spaces, a phone in national or international form, a street address with its
-number). Names are only caught where a shopper introduces themselves ("my name
-is ..."); free-standing names are not detected.
+number). Names are caught where a shopper introduces themselves ("my name is ..."),
+and anywhere for the names the store knows (its shoppers' and its agents',
+:class:`KnownNames`); other free-standing names are not detected.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
@@ -119,8 +121,39 @@ def _name(m: re.Match[str], found: Counter[str]) -> str:
     return f"{m.group(1)} [name]"
 
 
-def scrub(text: str) -> Scrubbed:
-    """Replace personal data in ``text`` with typed placeholders."""
+NAME_PART = re.compile(r"[^\W\d_]{3,}")
+
+
+@dataclass(frozen=True)
+class KnownNames:
+    """Names the store knows, found anywhere in a text: a full name in any case ("maria lopez"), and each of its
+    parts of three letters or more where it is written as a name is ("Maria", "LOPEZ"; not "rose" for "Rose").
+    One alternation over all the names: fine for thousands of known shoppers, not tuned for millions."""
+
+    names: Iterable[str] = ()
+    _pattern: re.Pattern[str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        full, parts = set(), set()
+        for name in self.names:
+            name = " ".join(name.split())
+            if " " in name:  # one word alone ("demo", "Rose") is matched only where written as a name
+                full.add(name.lower())
+            parts.update(NAME_PART.findall(name))
+        if not full and not parts:
+            return
+        alternatives = [f"(?i:{re.escape(n).replace(chr(92) + ' ', chr(92) + 's+')})"
+                        for n in sorted(full, key=len, reverse=True)]
+        alternatives += [f"{re.escape(p.capitalize())}|{re.escape(p.upper())}"
+                         for p in sorted(parts, key=len, reverse=True)]
+        object.__setattr__(self, "_pattern", re.compile(rf"(?<!\w)(?:{'|'.join(alternatives)})(?!\w)"))
+
+    def sub(self, text: str) -> tuple[str, int]:
+        return self._pattern.subn("[name]", text) if self._pattern else (text, 0)
+
+
+def scrub(text: str, names: KnownNames | None = None) -> Scrubbed:
+    """Replace personal data in ``text`` with typed placeholders; ``names``: the store's known names too."""
     found: Counter[str] = Counter()
 
     def sub(pattern: re.Pattern[str], kind: str, value: str) -> None:
@@ -138,7 +171,25 @@ def scrub(text: str) -> Scrubbed:
     sub(US_ZIP, "postcode", "[postcode]")
     sub(HANDLE, "handle", "[handle]")
     text = INTRODUCED_NAME.sub(lambda m: _name(m, found), text)
+    if names is not None:
+        text, n = names.sub(text)
+        found["name"] += n
     return Scrubbed(text, +found)
 
 
-__all__ = ["Scrubbed", "luhn_valid", "scrub"]
+class Scrubber:
+    """:func:`scrub` with the store's known names, counting what it replaced (an export's, over all its texts)."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.names = KnownNames(names)
+        self.found: Counter[str] = Counter()
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        result = scrub(text, self.names)
+        self.found.update(result.found)
+        return result.text
+
+
+__all__ = ["KnownNames", "Scrubbed", "Scrubber", "luhn_valid", "scrub"]

@@ -32,9 +32,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import crud
 from bot.assist import draft_turns
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
-from bot.pii import scrub
+from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
 from finetune.examples import Example, held_out, sha256_file, write_examples
 
@@ -64,20 +65,6 @@ class ExportArgs:
             raise ValueError(f"min_rating must be 0 or 1, got {self.min_rating}")
         if self.history_turns < 0:
             raise ValueError("history_turns must not be negative")
-
-
-class Scrubber:
-    """:func:`bot.pii.scrub` that counts what it replaced."""
-
-    def __init__(self) -> None:
-        self.found: Counter[str] = Counter()
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        result = scrub(text)
-        self.found.update(result.found)
-        return result.text
 
 
 def _history(messages: list[Message], before_seq: int, turns: int) -> list[Turn]:
@@ -238,8 +225,8 @@ def export_dialogs(factory: sessionmaker[Session], args: ExportArgs, *, extra: I
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     prepare_out_dir(args.out_dir, args.force)
     skipped: Counter[str] = Counter()
-    clean = Scrubber()
     with factory() as session:
+        clean = Scrubber(crud.known_names(session))
         logged = list(logged_examples(session, args, clean, skipped, progress))
     extra = list(extra)
     manifest = write_export(args.out_dir, [*logged, *extra], args, skipped=skipped, pii=clean.found,

@@ -24,10 +24,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import crud
 from bot.assist import draft_turns
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
+from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
-from finetune.data import FIXED_BY_GUARD, ExportArgs, ExportError, Scrubber, export_dialogs
+from finetune.data import FIXED_BY_GUARD, ExportArgs, ExportError, export_dialogs
 from finetune.examples import Example, held_out, sha256_file
 from finetune.logged import Clean, prompt_record, scrubbed_prompt, served_history
 
@@ -125,10 +127,11 @@ def export_with_pairs(factory: sessionmaker[Session], args: ExportArgs, *, extra
         ExportError: as :func:`finetune.data.export_dialogs` (nothing is written then).
     """
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
-    clean, skipped = Scrubber(), Counter[str]()
+    skipped = Counter[str]()
     if args.out_dir.exists() and any(args.out_dir.iterdir()) and not args.force:
         raise ExportError(f"{args.out_dir} is not empty; choose another --out or pass --force")
     with factory() as session:
+        clean = Scrubber(crud.known_names(session))
         pairs = logged_pairs(session, args, clean, skipped)
     manifest = export_dialogs(factory, args, extra=extra, say=say, progress=progress)
     path = args.out_dir / "pairs.jsonl"

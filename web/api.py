@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from pathlib import Path
@@ -12,8 +13,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from bot import conversations
 from bot.dialogue import product_card
 from web.deps import StateDep
+from web.state import AppState
 
 router = APIRouter()
 STATIC = Path(__file__).parent / "static"
@@ -21,6 +24,9 @@ STATIC = Path(__file__).parent / "static"
 
 class SessionRequest(BaseModel):
     shopper_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\w.@:-]+$")
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f<>]+$",
+                             description="the signed-in shopper's name, as the storefront knows it: shown to "
+                                         "agents, scrubbed from training exports")
 
 
 class SessionResponse(BaseModel):
@@ -37,8 +43,15 @@ async def create_session(state: StateDep, request: Request, body: SessionRequest
         raise HTTPException(429, f"Too many new sessions from this address; try again in {wait:.0f} s.",
                             headers={"Retry-After": str(max(1, round(wait)))})
     shopper_id = (body.shopper_id if body else None) or f"anon-{uuid.uuid4().hex[:16]}"
+    if body is not None and body.name is not None:
+        await asyncio.to_thread(_name, state, shopper_id, body.name)
     return SessionResponse(token=state.signer.issue(shopper_id), shopper_id=shopper_id,
                            expires_in=state.settings.session_ttl_s)
+
+
+def _name(state: AppState, shopper_id: str, name: str) -> None:
+    with state.factory() as session, session.begin():
+        conversations.name_shopper(session, external_id=shopper_id, name=name)
 
 
 @router.get("/healthz")

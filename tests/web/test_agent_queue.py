@@ -49,6 +49,7 @@ def test_the_reason_says_what_is_wrong_in_words() -> None:
 def test_a_shopper_is_shown_by_a_readable_handle() -> None:
     assert shopper_handle("anon-3254f0e9c1d2") == "guest 3254"
     assert shopper_handle("cust-0042") == "cust-0042"
+    assert shopper_handle("cust-0042", "Maria Lopez") == "Maria Lopez"  # the storefront's name for them
 
 
 def _conversation(session: Session, shopper: str, text: str, *, score: float,

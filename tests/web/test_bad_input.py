@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bot.db import make_engine, session_factory
-from bot.models import Message, Role
+from bot.models import Message, Role, User
 from bot.turn_events import SHOPPER_META
 from tests.conftest import free_port, make_settings, serve
 from tests.web.wsclient import ask, open_chat, recv, ws_url
@@ -101,3 +101,10 @@ async def test_missing_or_tampered_token_is_refused(tmp_path: Path, db_url: str,
             assert info.value.response.status_code == 403
         bad = httpx.post(f"{base}/api/session", json={"shopper_id": "<script>"})
         assert bad.status_code == 422
+        for name in ("", "<b>Zoe</b>", "Zoe\nKowalczyk", "x" * 101):  # the storefront's name for its shopper
+            bad = httpx.post(f"{base}/api/session", json={"shopper_id": "t-2", "name": name})
+            assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "name"], name
+        named = httpx.post(f"{base}/api/session", json={"shopper_id": "t-2", "name": "  Zoe   Kowalczyk "})
+        assert named.status_code == 200
+        with factory() as s:
+            assert s.scalars(select(User.name).where(User.external_id == "t-2")).one() == "Zoe Kowalczyk"
