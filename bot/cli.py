@@ -338,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "TRL's chosen/rejected form; shoppers without training consent are left "
                                           "out.")
     exp.add_argument("--out", type=Path, help="output folder (default: $AISLE_HOME/exports/dialogs-TIMESTAMP)")
-    exp.add_argument("--catalog-examples", type=int, default=800, metavar="N",
-                     help="add N catalog-grounded dialogs about the store's own products (default 800; 0 = none)")
+    exp.add_argument("--catalog-examples", type=int, metavar="N",
+                     help="add N bootstrap dialogs about the store's own products (0 = none; default: "
+                          "AISLE_BOOTSTRAP_MIX, 2 per logged example)")
     exp.add_argument("--holdout", type=float, default=0.1, help="share of conversations kept for evaluation")
     exp.add_argument("--min-rating", type=int, choices=[0, 1], default=0,
                      help="0: replies not rated down (default); 1: only replies rated up")

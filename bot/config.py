@@ -45,6 +45,10 @@ class Settings(BaseSettings):
                                   "adapter to hot-load.")
     ab_share: float = Field(0.1, gt=0, le=1, description="Share of new conversations an adapter that passed "
                             "`aisle finetune promote` serves beside the live one (A/B); 1: it takes all traffic.")
+    bootstrap_mix: float = Field(2.0, ge=0, le=50, description="Bootstrap dialogs (catalog questions and service "
+                                 "turns about the store's own products) `aisle finetune export` adds per logged "
+                                 "example, so an adapter trained on the logs keeps its grounding; "
+                                 "--catalog-examples N overrides it.")
     adapter_serving: Literal["auto", "runtime", "merged"] = Field(
         "auto", description="How the managed vLLM serves the live adapter: runtime (LoRA enabled, adapters "
         "hot-loaded), merged (merged into the weights, a second server swapped in blue/green), auto: merged "

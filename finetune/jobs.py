@@ -59,19 +59,36 @@ def catalog_search(products: Sequence[ProductDoc]) -> ProductSearch:
     return ProductSearch(index, encoder)
 
 
-def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs, *, catalog_n: int,
+def export(settings: Settings, factory: sessionmaker[Session], args: ExportArgs, *, catalog_n: int | None = None,
            seed: int = 0, say: Say = _say) -> dict[str, Any]:
-    """Logged dialogs (and their preference pairs) plus ``catalog_n`` catalog-grounded ones from the store's
-    own catalog."""
+    """Logged dialogs (and their preference pairs) plus ``catalog_n`` bootstrap dialogs about the store's own
+    catalog (None: ``settings.bootstrap_mix`` per logged example)."""
     from finetune.bootstrap_dialogs import bootstrap_examples
     from finetune.service_dialogs import Voice
 
+    if catalog_n is None:
+        catalog_n = round(settings.bootstrap_mix * count_logged(factory, args))
+        say(f"[export] {catalog_n} bootstrap dialogs: {settings.bootstrap_mix:g} per logged example "
+            "(AISLE_BOOTSTRAP_MIX; --catalog-examples N sets the number)")
     extra: list[Example] = []
     if catalog_n:
         search, products = store_search(settings, factory)
         voice = Voice(settings.store_name, settings.policies, settings.retention_offer or None)
         extra = bootstrap_examples(search, products, n=catalog_n, voice=voice, k=settings.retrieve_k, seed=seed)
     return export_with_pairs(factory, args, extra=extra, say=say)
+
+
+def count_logged(factory: sessionmaker[Session], args: ExportArgs) -> int:
+    """How many logged examples an export with ``args`` would hold (a dry read, nothing written)."""
+    from collections import Counter
+
+    from bot import crud
+    from bot.pii import Scrubber
+    from finetune.data import logged_examples
+
+    with factory() as session:
+        return sum(1 for _ in logged_examples(session, args, Scrubber(crud.known_names(session)), Counter(),
+                                              progress=False))
 
 
 def train(settings: Settings, factory: sessionmaker[Session], args: LoraArgs, say: Say = _say) -> Path:

@@ -235,3 +235,16 @@ def test_the_export_command_writes_catalog_dialogs_and_refuses_to_overwrite(
     assert "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["finetune", "export", "--since", "last tuesday"])
+
+
+def test_the_export_mixes_bootstrap_dialogs_at_the_configured_ratio(
+        logged: tuple[ScriptedBackend, dict[str, int]], cli_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AISLE_BOOTSTRAP_MIX", "1.5")
+    get_settings.cache_clear()
+    out = cli_home / "exports" / "mixed"
+    assert main(["finetune", "export", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["logged_examples"] > 0
+    assert manifest["catalog_examples"] == round(1.5 * manifest["logged_examples"])
+    assert "1.5 per logged example" in capsys.readouterr().err
