@@ -114,8 +114,14 @@ def _phone(m: re.Match[str], found: Counter[str]) -> str:
     return "[phone]"
 
 
+ORGANISATION = re.compile(r"\b(?:Store|Shop|Team|Support|Company|Inc|Ltd|LLC)\b")
+"""A word that makes a capitalised phrase a business's name, not a person's ("I'm Aisle Demo Store's
+assistant", "this is Acme Support")."""
+
+
 def _name(m: re.Match[str], found: Counter[str]) -> str:
-    if m.group(2).split()[0] in NOT_NAMES:
+    words = m.group(2).split()
+    if words[0] in NOT_NAMES or ORGANISATION.fullmatch(words[-1]) or ORGANISATION.match(m.string, m.end() + 1):
         return m.group(0)
     found["name"] += 1
     return f"{m.group(1)} [name]"

@@ -49,6 +49,10 @@ def test_names_are_caught_where_a_shopper_introduces_themselves() -> None:
     assert scrub("I am John.").text == "I am [name]."
     assert scrub("I'm Looking for boots").text == "I'm Looking for boots"
     assert scrub("This is The best jacket").text == "This is The best jacket"
+    # a business introducing itself is not a person: an agent's "I'm Aisle Demo Store's assistant" stays
+    for business in ("I'm Aisle Demo Store's shopping assistant", "this is Acme Support, hi", "I am Nordic Shop."):
+        assert scrub(business).text == business
+    assert scrub("I'm Maria Lopez from the Store team").text == "I'm [name] from the Store team"
 
 
 @pytest.mark.parametrize("text", ["card number 4111111111111111", "Card number: 4111 1111 1111 1111",
