@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import conversations, crud
 from bot.churn_risk import ChurnRisk
+from bot.config import Settings
 from bot.errors import RequestError
 from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
@@ -120,6 +121,15 @@ class DialogueConfig:
     def __post_init__(self) -> None:
         if self.retrieve_k < 1 or self.max_chars < 1 or self.max_tokens < 1:
             raise ValueError("retrieve_k, max_chars and max_tokens must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DialogueConfig:
+        """The turn's configuration as the app serves it."""
+        return cls(store_name=settings.store_name, retrieve_k=settings.retrieve_k,
+                   history_turns=settings.history_turns, max_chars=settings.max_message_chars,
+                   max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
+                   repetition_penalty=settings.repetition_penalty, policies=settings.policies,
+                   retention_offer=settings.retention_offer or None, link_hosts=settings.link_host_list)
 
 
 def tone(sentiment: Sentiment | None) -> str | None:

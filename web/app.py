@@ -45,16 +45,6 @@ log = logging.getLogger("aisle.web")
 STATIC = Path(__file__).parent / "static"
 
 
-def dialogue_config(settings: Settings) -> DialogueConfig:
-    return DialogueConfig(
-        store_name=settings.store_name, retrieve_k=settings.retrieve_k,
-        history_turns=settings.history_turns, max_chars=settings.max_message_chars,
-        max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
-        repetition_penalty=settings.repetition_penalty, policies=settings.policies,
-        retention_offer=settings.retention_offer or None, link_hosts=settings.link_host_list,
-    )
-
-
 def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
     """Build the app. ``llm`` replaces the configured backend (tests of orchestration only)."""
 
@@ -91,8 +81,8 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             batchers = TurnBatchers(MicroBatcher(encoder.encode_queries),
                                     MicroBatcher(scorer.score) if scorer is not None else None)
             dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
-                                config=dialogue_config(settings), personalizer=personalizer, scorer=scorer,
-                                churn=churn, policy=policy, batchers=batchers,
+                                config=DialogueConfig.from_settings(settings), personalizer=personalizer,
+                                scorer=scorer, churn=churn, policy=policy, batchers=batchers,
                                 gate=DispatchGate(settings.dispatch_wait_ms / 1000))
 
             def use_adapter(name: str | None) -> None:
