@@ -19,8 +19,15 @@ Dropped with their clause, so that no sentence is left with a hole in it:
 - policy claims (delivery times, returns, discounts, support hours) whose figures the
   configured policy text (``policy_text``) does not state.
 
-The guard releases text clause by clause (a clause ends at ``,`` ``;`` ``.`` ``!`` ``?``, a
-spaced dash or a line break), so it can drop a clause whole: a reply streams with a delay of one clause.
+The guard checks text clause by clause (a clause ends at ``,`` ``;`` ``.`` ``!`` ``?``, a
+spaced dash or a line break), so it can drop a clause whole. It holds back only what it may still cut
+or change: from the first word that could start a claim (a currency, a digit, an ``@``, a link, a
+bracket, markup, a code-shaped or all-capitals token, a policy or stock word; :data:`RISKY`) to the end
+of that clause, with the plain words just before it (:data:`HOLD_BACK`: "call", "at", "is", "the") and
+the word still being written. Everything before goes out as it arrives, so a reply's first words
+stream without waiting for its first clause to end. When the held part of a clause is dropped, the
+words already shown end their sentence.
+
 A dropped clause's separator is mended (a held comma becomes the full stop of the dropped
 clause; a sentence that lost its head starts with a capital). Every change is recorded in
 :attr:`StreamGuard.corrections`, which goes into the reply's metadata for training.
@@ -77,6 +84,24 @@ HOLES = re.compile(
     r"\(\s*[,;:]?\s*\)|\[\s*\]"                                         # an emptied bracket
     r"|\b(?:for|at|is|are|costs?|of|from|only|just|priced|under|to|code|email|call)\s+[.,;:!?)]"  # a slot left
     r"|\s[.,;:!?](?!\w)|[,;:]\s*[.!?]|(?<=\S) {2,}(?=\S)|^\s*[,;:.]", re.IGNORECASE | re.MULTILINE)
+RISKY = re.compile(
+    r"[$€£\d@<>(\[{]|!\[|https?:|www\.|\w\.[a-z]{2,}\b|\b\w+:\S"          # money, numbers, contacts, links, markup
+    r"|(?-i:\b[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*\b)"                             # codes, SKUs, currencies, shouting
+    rf"|{POLICY_TOPIC.pattern}|{CODE_CONTEXT.pattern}"
+    r"|\b(?:free|overnight|same|next|lifetime|always|everything|all|every|any|percent|guarantee\w*|warrant\w*"
+    r"|stock|sold|unavailable|available|ready|only|left|out|price\w*|cheap\w*|cost\w*|money)\b",
+    re.IGNORECASE)
+"""Where a claim the guard may still cut or correct can start (matched on complete words only)."""
+HOLD_BACK = frozenset((
+    "a an the this that these those our your my their its his her us me them some no not in on at of to for from "
+    "by with via and or but plus also just now then here there is are was were be been being am have has had "
+    "'s it's that's "
+    "i i'm i'd i'll we we're we'd we'll you you're you'd you'll it they they're he she can could would will "
+    "should may might must do does please simply call ring email write contact reach visit see check use "
+    "enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy "
+    "takes take ships ship arrives arrive costs cost priced only about around under over up down").split())
+"""Plain words held back with a risky word that follows them, so that a cut never leaves them dangling
+("Call us at" with the phone cut)."""
 MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
 OPEN_WINDOW = 600  # how long an unclosed "<" or "![" may hold text back, waiting to close
 
@@ -137,7 +162,29 @@ class StreamGuard:
             if space > 0:
                 part, self._pending = self._pending[:space], self._pending[space:]
                 out.append(self._clause(part, final=False))
+        elif (safe := self._safe_prefix(self._pending)) > 0:  # the clause's words before anything risky
+            part, self._pending = self._pending[:safe], self._pending[safe:]
+            out.append(self._clause(part, final=False))
         return "".join(out)
+
+    def _safe_prefix(self, text: str) -> int:
+        """How much of an unfinished clause can go out now: its complete words before the first risky one
+        (:data:`RISKY`) and the plain words leading up to it (:data:`HOLD_BACK`), cut at a space."""
+        words = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # the last word may still be growing
+        risky = RISKY.search(words)
+        end = min(risky.start() if risky else len(words), self._open_markup(text))
+        if end < len(words) and not words[end].isspace():  # from the start of the word it is in
+            end = max(words.rfind(" ", 0, end), words.rfind("\n", 0, end)) + 1
+        while True:
+            end = len(words[:end].rstrip())
+            start = max(words.rfind(" ", 0, end), words.rfind("\n", 0, end)) + 1
+            word = words[start:end]
+            if not word:
+                return 0
+            if word.lower().strip("\"'") in HOLD_BACK or not word[-1].isalnum():
+                end = start if word.lower() in HOLD_BACK or not word[:-1].strip() else end - 1
+                continue
+            return end
 
     def finish(self) -> str:
         """The rest of the text once the stream has ended; an opener that never closed is dropped."""

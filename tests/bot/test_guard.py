@@ -91,14 +91,33 @@ def test_true_facts_pass_untouched_and_nothing_is_held_back() -> None:
     assert out == text and guard.corrections == []
 
 
-def test_the_guard_releases_text_clause_by_clause() -> None:
+def test_the_guard_holds_back_only_what_it_may_still_cut() -> None:
     guard = StreamGuard(PRODUCTS)
-    assert guard.feed("Hello there") == ""  # a clause goes out once it ends
-    assert guard.feed(", the Nordic Wool Throw costs $") == "Hello there"  # its comma waits for the next clause
+    assert guard.feed("Hello there") == "Hello"  # plain words go out at once; the last may still grow
+    assert guard.feed(", the Nordic Wool Throw costs $") == " there, the Nordic Wool Throw"  # from "costs" on: held
     assert guard.feed("54.50 and <img src") == ""
-    assert guard.feed("=x> is cosy. Anything") == ", the Nordic Wool Throw costs $54.50 and is cosy"
+    assert guard.feed("=x> is cosy. Anything") == " costs $54.50 and is cosy"  # checked whole, then out
     assert guard.finish() == ". Anything"
     assert guard.text == "Hello there, the Nordic Wool Throw costs $54.50 and is cosy. Anything"
+
+
+@pytest.mark.parametrize(("stream_in", "shown_before_the_end"), [
+    ("Call us at 555-867-5309 today", ""),  # "Call us at": plain words that lead up to the number
+    ("You can email jane@example.org", ""),
+    ("The Strider Trail Shoe (blue) is", "The Strider Trail Shoe"),  # a bracket may hold an invented SKU
+    ("Good news: we give a 10% discount", "Good news"),
+    ("Use code SAVE20 at checkout", ""),
+    ("I love the Nordic Wool Throw, it is in", "I love the Nordic Wool Throw"),  # "in" may become "in stock"
+    ("We really think you will like it", "We really think you will like"),
+])
+def test_what_is_held_back_before_a_clause_ends(stream_in: str, shown_before_the_end: str) -> None:
+    assert StreamGuard(PRODUCTS).feed(stream_in) == shown_before_the_end
+
+
+def test_a_cut_after_words_already_shown_ends_their_sentence() -> None:
+    guard = StreamGuard(PRODUCTS, policy_text="Standard delivery takes 3-5 working days.")
+    out = stream("Good news: we give a 10% discount on all orders. Anything else?", random.Random(1), guard)
+    assert out == "Good news. Anything else?" and guard.corrections[0]["kind"] == "policy"
 
 
 def test_a_long_clause_is_let_out_in_parts() -> None:
