@@ -92,14 +92,14 @@ RISKY = re.compile(
     r"|stock|sold|unavailable|available|ready|only|left|out|price\w*|cheap\w*|cost\w*|money)\b",
     re.IGNORECASE)
 """Where a claim the guard may still cut or correct can start (matched on complete words only)."""
-HOLD_BACK = frozenset((
-    "a an the this that these those our your my their its his her us me them some no not in on at of to for from "
-    "by with via and or but plus also just now then here there is are was were be been being am have has had "
-    "'s it's that's "
-    "i i'm i'd i'll we we're we'd we'll you you're you'd you'll it they they're he she can could would will "
-    "should may might must do does please simply call ring email write contact reach visit see check use "
-    "enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy "
-    "takes take ships ship arrives arrive costs cost priced only about around under over up down").split())
+_HOLD_BACK_WORDS = """
+    a an the this that these those our your my their its his her us me them some no not in on at of to for from
+    by with via and or but plus also just now then here there is are was were be been being am have has had 's
+    it's that's i i'm i'd i'll we we're we'd we'll you you're you'd you'll it they they're he she can could would
+    will should may might must do does please simply call ring email write contact reach visit see check use
+    enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy takes
+    take ships ship arrives arrive costs cost priced only about around under over up down"""
+HOLD_BACK = frozenset(_HOLD_BACK_WORDS.split())
 """Plain words held back with a risky word that follows them, so that a cut never leaves them dangling
 ("Call us at" with the phone cut)."""
 MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
