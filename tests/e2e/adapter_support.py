@@ -11,6 +11,8 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import adapters
+from bot.config import Settings
+from tests.conftest import make_settings
 
 QUESTION = "a warm winter jacket under $200"
 
@@ -38,6 +40,22 @@ async def until_adapter(base: str, want: str | None, error: bool = False, limit_
         if status["name"] == want and (status["error"] is not None) == error:
             return status  # type: ignore[no-any-return]
         assert time.monotonic() - started < limit_s, status
+        await asyncio.sleep(0.2)
+
+
+def settings_for(home: Path, db_url: str, saved_index: Path, vllm_url: str, **overrides: object) -> Settings:
+    """An app on the session's runtime-LoRA vLLM that notices registry changes within a third of a second."""
+    return make_settings(home, db_url, saved_index, **{
+        "vllm_url": vllm_url, "adapter_poll_s": 0.3, "signals": False, "max_tokens": 48, "messages_per_s": 100.0,
+        **overrides})
+
+
+async def until_trial(base: str, want: str | None, limit_s: float = 20) -> None:
+    """Wait until /healthz names ``want`` as the A/B trial (None: no trial)."""
+    started = time.monotonic()
+    while (trial := httpx.get(f"{base}/healthz", timeout=10).json()["adapter"]["trial"]) != want and not (
+            trial and trial["name"] == want):
+        assert time.monotonic() - started < limit_s, trial
         await asyncio.sleep(0.2)
 
 

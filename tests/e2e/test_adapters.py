@@ -11,20 +11,21 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import adapters
-from bot.config import Settings
 from bot.models import Conversation
 from finetune.evaluate import EvalArgs
 from finetune.examples import read_examples
 from finetune.jobs import evaluate
 from tests.conftest import make_settings, serve
-from tests.e2e.adapter_support import QUESTION, register, served_by, until_adapter
+from tests.e2e.adapter_support import (
+    QUESTION,
+    register,
+    served_by,
+    settings_for,
+    until_adapter,
+    until_trial,
+)
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
-
-
-def settings_for(tmp_path: Path, db_url: str, saved_index: Path, vllm_url: str) -> Settings:
-    return make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, adapter_poll_s=0.3, signals=False,
-                         max_tokens=48, messages_per_s=100.0)
 
 
 @pytest.mark.vllm
@@ -105,17 +106,6 @@ async def test_evaluation_compares_base_and_adapter_on_vllm_and_records_it(
         assert row.metrics["eval"]["demo"]["adapter"] == report["adapter"]
         assert row.status == "candidate"
 
-
-
-async def until_trial(base: str, want: str | None, limit_s: float = 20) -> None:
-    import asyncio
-    import time
-
-    started = time.monotonic()
-    while (trial := httpx.get(f"{base}/healthz", timeout=10).json()["adapter"]["trial"]) != want and not (
-            trial and trial["name"] == want):
-        assert time.monotonic() - started < limit_s, trial
-        await asyncio.sleep(0.2)
 
 
 @pytest.mark.vllm
