@@ -256,9 +256,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bot.bench.retrieval import main as retrieval_main
 
         return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
-    if args.name in ("lora", "classifier"):
+    if args.name in ("lora", "classifier", "learning"):
         return int(resolve(f"finetune.cli:bench_{args.name}")(args))
-    say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora")
+    say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora, learning")
     return 2
 
 
@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(fn=cmd_serve)
 
     bench = sub.add_parser("bench", help="run a benchmark and write its figures as JSON")
-    bench.add_argument("name", choices=["chat", "retrieval", "classifier", "lora"])
+    bench.add_argument("name", choices=["chat", "retrieval", "classifier", "lora", "learning"])
     bench.add_argument("--json", type=Path, required=True, help="output file")
     bench.add_argument("--sessions", type=int, default=1, help="concurrent chat sessions")
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
@@ -455,8 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
     bench.add_argument("--data", type=Path, default=SHARED_DATA,
                        help="the shared datasets folder (classifier, lora)")
-    bench.add_argument("--steps", type=int, help="LoRA training steps (lora; default as bootstrap)")
-    bench.add_argument("--lr", type=float, help="LoRA peak learning rate (lora; default as bootstrap)")
+    bench.add_argument("--steps", type=int, help="LoRA training steps (lora: default as bootstrap; learning: 16)")
+    bench.add_argument("--lr", type=float, help="LoRA peak learning rate (lora: default as bootstrap; learning: 5e-4)")
+    bench.add_argument("--vllm-url", help="a runtime-LoRA vLLM to evaluate on (learning; default: one started)")
     bench.add_argument("--top-layers", type=int, default=15, help="LoRA on the last N layers, 0 = all (lora)")
     bench.add_argument("--eval-examples", type=int, default=120, help="held-out prompts per dataset (lora)")
     bench.add_argument("--no-serving", action="store_true",

@@ -225,6 +225,15 @@ def bench_lora(args: argparse.Namespace) -> int:
                                    serving=not args.no_serving))
 
 
+def bench_learning(args: argparse.Namespace) -> int:
+    from bot.config import get_settings
+    from finetune.bench_learning import LearningBenchArgs
+    from finetune.bench_learning import main as learning_main
+
+    return learning_main(get_settings(), LearningBenchArgs(json_out=args.json, **given(
+        args, steps="steps", lr="lr", url="vllm_url")))
+
+
 def bench_classifier(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from finetune.bench_classifier import ClassifierBenchArgs
