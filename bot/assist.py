@@ -103,9 +103,9 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
     user_id, question, turns = await asyncio.to_thread(load)
     text = question.text
     earlier = [t.text for t in turns if t.role == "user"]
-    vector = await dialogue._embed(text)
-    query = await dialogue._query_vector(conversation_id, text, vector, earlier)
-    g = await asyncio.to_thread(dialogue._ground, user_id, text, earlier, query, None)
+    signals = await dialogue.classify(text)
+    g = await dialogue.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
+                              intent=signals.intent if signals else None)
     request, record = dialogue.request_for(g, turns, text, g.opening)
     guard = dialogue.guard_for(g, text, g.opening)
     meta: dict[str, Any] = {"retrieved_skus": [p.sku for p in g.products], "route": g.route,

@@ -260,8 +260,9 @@ class Dialogue:
                                    text=text, client_id=client_id)
         return _Saved(msg, False, history, user_id, not human, started_on)
 
-    async def _classify(self, text: str) -> MessageSignals | None:
-        """Intent and sentiment of one message, in a batch shared with concurrent turns."""
+    async def classify(self, text: str) -> MessageSignals | None:
+        """Intent and sentiment of one message, in a batch shared with concurrent turns (None without
+        classifiers)."""
         if self.scorer is None:
             return None
         if self.batchers is not None and self.batchers.signals is not None:
@@ -286,6 +287,16 @@ class Dialogue:
         computed = iter(await self.batchers.encode.submit(missing) if missing else [])
         vectors = [v if v is not None else next(computed) for v in found]
         return self.search.combine(np.stack([vector, *vectors]))
+
+    async def ground(self, *, conversation_id: int, user_id: int, text: str, earlier: list[str],
+                     intent: Intent | None = None, vector: np.ndarray | None = None) -> Grounded:
+        """What an answer to ``text`` rests on, for replies and agents' drafts alike: the route by intent,
+        then the order's or the policy's facts, or the products retrieved (and personalised) for the message
+        in its context. ``vector``: the message's embedding, when the caller already has it."""
+        if vector is None:
+            vector = await self._embed(text)
+        query = await self._query_vector(conversation_id, text, vector, earlier)
+        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent)
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
                 ) -> Decision | None:
@@ -403,7 +414,7 @@ class Dialogue:
         """The turn's stages: store the message, prepare the reply, stream it through the guard, finish it."""
         clock = _Clock()
         # the message is scored and embedded while it is being stored: none waits for the others
-        scoring = asyncio.ensure_future(self._classify(text))
+        scoring = asyncio.ensure_future(self.classify(text))
         embedding = asyncio.ensure_future(self._embed(text))
         try:
             saved = await asyncio.to_thread(self._save_shopper, conversation_id, text, client_id)
@@ -416,7 +427,7 @@ class Dialogue:
             if shopper.text != text:  # a resend with other words: the stored ones count
                 scoring.cancel()
                 embedding.cancel()
-                scoring = asyncio.ensure_future(self._classify(shopper.text))
+                scoring = asyncio.ensure_future(self.classify(shopper.text))
                 embedding = asyncio.ensure_future(self._embed(shopper.text))
             vector, signals = await asyncio.gather(embedding, scoring)
         finally:
@@ -439,11 +450,10 @@ class Dialogue:
         """Ground the message, decide the policy, and build the request and the reply's record."""
         text = shopper.text
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
-        query = await self._query_vector(conversation_id, text, vector, earlier)
         clock.mark("embed_classify")
-        intent = signals.intent if signals else None
         g, decision = await asyncio.gather(
-            asyncio.to_thread(self._ground, user_id, text, earlier, query, intent),
+            self.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
+                        intent=signals.intent if signals else None, vector=vector),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)

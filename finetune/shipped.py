@@ -49,7 +49,8 @@ class StaleAdapter(RuntimeError):
     """The shipped adapter was trained from other data or another prompt format than this code makes."""
 
 
-def _sha(value: Any) -> str:
+def json_sha256(value: Any) -> str:
+    """sha256 of a JSON value, its keys sorted."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -69,14 +70,14 @@ def prompt_format_sha256() -> str:
         PromptRecord(store_name="Format Store"),
     ]
     rendered = [r.messages(history=history, text="waterproof shoes?") for r in variants]
-    return _sha({"messages": rendered, "meta": [r.as_meta() for r in variants]})
+    return json_sha256({"messages": rendered, "meta": [r.as_meta() for r in variants]})
 
 
 def catalog_sha256(products: Sequence[ProductDoc]) -> str:
     """sha256 of what the bootstrap dialogs can quote of each product, in SKU order."""
     rows = sorted((p.sku, p.embedding_text(), p.title, p.category, p.brand, p.currency, f"{p.price:.2f}", p.stock)
                   for p in products)
-    return _sha(rows)
+    return json_sha256(rows)
 
 
 def demo_catalog_sha256() -> str:
@@ -102,7 +103,7 @@ def code_sha256(modules: Sequence[str] | None = None) -> str:
                     and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
                 body[0] = ast.Pass()
         trees.append(ast.dump(tree, annotate_fields=False))
-    return _sha(trees)
+    return json_sha256(trees)
 
 
 def recipe() -> dict[str, Any]:
@@ -121,7 +122,7 @@ def fingerprint(settings: Settings, products: Sequence[ProductDoc]) -> dict[str,
     voice = {"store_name": settings.store_name, "policies": settings.policies,
              "offer": settings.retention_offer or None, "k": settings.retrieve_k,
              "history_turns": settings.history_turns}
-    return {"prompt_format": prompt_format_sha256(), "catalog": catalog_sha256(products), "voice": _sha(voice),
+    return {"prompt_format": prompt_format_sha256(), "catalog": catalog_sha256(products), "voice": json_sha256(voice),
             "dialog_code": code_sha256(), "recipe": recipe()}
 
 

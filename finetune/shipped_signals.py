@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finetune.shipped import MANIFEST, SHIPPED, _sha, code_sha256, differences
+from finetune.shipped import MANIFEST, SHIPPED, code_sha256, differences, json_sha256
 
 SIGNALS = SHIPPED / "signals"
 REBUILD = "make shipped-signals"
@@ -64,7 +64,7 @@ def fingerprint(task: str, data_dir: Path) -> dict[str, Any]:
         data["shop_chat_test.tsv"] = sha256_of(SHOP_TEST)
     return {"data": data, "data_code": code_sha256(DATA_CODE[task]),
             "encoder": sha256_of(encoder_dir() / "model.safetensors"),
-            "recipe": _sha({**dataclasses.asdict(DEFAULTS[task]), "layers": LAYERS})}
+            "recipe": json_sha256({**dataclasses.asdict(DEFAULTS[task]), "layers": LAYERS})}
 
 
 def read_manifest(task: str, root: Path = SIGNALS) -> dict[str, Any] | None:

@@ -32,3 +32,27 @@ def test_no_module_imports_against_the_dependency_direction(package: str) -> Non
     wrong = {str(path.relative_to(ROOT)): sorted(imported_packages(path) & MAY_NOT_IMPORT[package])
              for path in sorted((ROOT / package).rglob("*.py"))}
     assert {path: names for path, names in wrong.items() if names} == {}
+
+
+def reaches_into_others(path: Path) -> list[str]:
+    """``obj._name`` on anything but ``self``/``cls``/``super()``, and ``from m import _name``: another
+    module's private parts."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                continue
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"{node.lineno}: from {node.module} import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(MAY_NOT_IMPORT))
+def test_no_module_uses_another_modules_private_names(package: str) -> None:
+    found = {str(path.relative_to(ROOT)): reaches_into_others(path) for path in sorted((ROOT / package).rglob("*.py"))}
+    assert {path: uses for path, uses in found.items() if uses} == {}

@@ -211,3 +211,29 @@ async def test_the_guard_fixes_the_stream_before_the_shopper_sees_it(factory, in
     assert done.message.text == shown.strip()
     kinds = sorted(c["kind"] for c in done.message.meta["guard"])
     assert kinds == ["markup", "price", "sku"]
+
+
+async def test_replies_and_drafts_are_grounded_by_the_same_code(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.agents import add_agent
+    from bot.assist import draft_reply
+
+    grounded: list[tuple[str, list[str]]] = []
+
+    class Watched(Dialogue):
+        async def ground(self, **kw):  # type: ignore[no-untyped-def]
+            g = await super().ground(**kw)
+            grounded.append((kw["text"], [p.sku for p in g.products]))
+            return g
+
+    llm = ScriptedBackend(first_product_reply)
+    dialogue = Watched(factory=factory, search=ProductSearch(index, encoder), llm=llm,
+                       config=DialogueConfig(store_name="Test Store"))
+    conv = new_conversation(factory)
+    done = (await collect(dialogue, conv, "a warm winter jacket", "c-1"))[-1]
+    assert isinstance(done, ReplyCompleted)
+    with factory() as s, s.begin():
+        agent = add_agent(s, name="ana", password="grounding-test-password")
+    draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
+    assert [text for text, _ in grounded] == ["a warm winter jacket"] * 2  # the reply's, then the draft's
+    assert grounded[0][1] == grounded[1][1] == [p["sku"] for p in done.products] == [p["sku"] for p in draft.products]
+    assert llm.requests[0].messages == llm.requests[1].messages  # the same prompt, for the shopper and the agent
