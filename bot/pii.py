@@ -7,7 +7,9 @@ writes stays: SKUs (``RUN-00012``), order numbers (``A10023``), prices and dates
 
 The patterns favour recall on what shoppers type (a card number with or without
 spaces, a phone in national or international form, a street address with its
-number). Names are caught where a shopper introduces themselves ("my name is ..."),
+number); phone numbers are also looked for with ``phonenumbers`` (Google's
+libphonenumber), which knows each country's numbering plan. Names are caught where a
+shopper introduces themselves ("my name is ..."),
 and anywhere for the names the store knows (its shoppers' and its agents',
 :class:`KnownNames`); other free-standing names are not detected.
 """
@@ -114,6 +116,33 @@ def _phone(m: re.Match[str], found: Counter[str]) -> str:
     return "[phone]"
 
 
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "AU", "CA")
+"""Where a number written without its country code is read as a phone number (``phonenumbers``)."""
+
+
+def _library_phones(text: str, found: Counter[str]) -> str:
+    """Phone numbers that Google's libphonenumber finds valid in one of :data:`PHONE_REGIONS` (formats the
+    patterns above miss), except order and case references."""
+    if sum(c.isdigit() for c in text) < 7:  # no phone number is shorter
+        return text
+    import phonenumbers
+
+    spans: set[tuple[int, int]] = set()
+    for region in PHONE_REGIONS:
+        spans |= {(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(text, region)
+                  if not _reference(text, m.start)}
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + "[phone]" + text[end:]
+    found["phone"] += len(merged)
+    return text
+
+
 ORGANISATION = re.compile(r"\b(?:Store|Shop|Team|Support|Company|Inc|Ltd|LLC)\b")
 """A word that makes a capitalised phrase a business's name, not a person's ("I'm Aisle Demo Store's
 assistant", "this is Acme Support")."""
@@ -173,6 +202,7 @@ def scrub(text: str, names: KnownNames | None = None) -> Scrubbed:
     text, n = STATED_ADDRESS.subn(lambda m: f"{m.group(1)} [address]", text)
     found["address"] += n
     text = PHONE.sub(lambda m: _phone(m, found), text)
+    text = _library_phones(text, found)
     sub(UK_POSTCODE, "postcode", "[postcode]")
     sub(US_ZIP, "postcode", "[postcode]")
     sub(HANDLE, "handle", "[handle]")

@@ -106,3 +106,19 @@ def test_real_customer_tweets_lose_their_emails_and_handles() -> None:
     for text in turns:
         out = scrub(text).text
         assert not re.search(r"[\w.]+@\w+\.\w", out) and not re.search(r"(?<![\w@])@\w", out), out
+
+
+@pytest.mark.parametrize("number", ["1-800-555-0199", "0033 1 42 68 53 00", "(0)20 7946 0958", "030/901820",
+                                    "06 12 34 56 78", "0049 30 901820"])
+def test_phone_numbers_the_patterns_miss_are_found_by_the_phone_library(number: str) -> None:
+    from bot.pii import PHONE
+
+    assert not PHONE.search(number)  # the library's numbering plans, not the patterns, catch these
+    result = scrub(f"you can call me on {number} after six")
+    assert result.text == "you can call me on [phone] after six" and result.found == {"phone": 1}
+
+
+def test_the_phone_library_leaves_order_numbers_dates_and_prices() -> None:
+    for text in ("order 5363650123 is late", "invoice 536365 from 2010-12-01 at 10:30", "it's $1,299.00 now",
+                 "SKU 84406B is 2.55"):
+        assert scrub(text).text == text
