@@ -184,6 +184,7 @@ async def run(settings: Settings, args: LearningBenchArgs) -> dict[str, Any]:
             raise SystemExit("no live adapter: `make install` registers the bootstrap one")
         live_name, live_path = live.name, live.path
     scratch = Path(tempfile.mkdtemp(prefix="aisle-learning-"))
+    _say(f"[learning] scratch database, export and adapter in {scratch} (kept for a look; delete it after)")
     started = time.monotonic()
     factory, dialogue, products = await _simulate(settings, args, scratch)
     simulated_s = time.monotonic() - started
@@ -204,8 +205,8 @@ async def run(settings: Settings, args: LearningBenchArgs) -> dict[str, Any]:
     report: dict[str, Any] = {
         "logged_corrections": args.logged, "export": {k: manifest[k] for k in ("logged_examples", "catalog_examples")},
         "bootstrap_mix": settings.bootstrap_mix, "steps": args.steps, "lr": args.lr, "init": live_name,
-        "simulate_s": round(simulated_s, 1), "train_s": round(train_s, 1), "off_task": {}, "catalog": {},
-        "replies": {}}
+        "simulate_s": round(simulated_s, 1), "train_s": round(train_s, 1), "scratch": str(scratch),
+        "off_task": {}, "catalog": {}, "replies": {}}
     async with vllm_for(settings, args.url, [(live_name, live_path), ("learned-from-logs", str(learned))]) as llm:
         for side, model in sides.items():
             replies = await generate(llm, held_out, model=model, max_tokens=64, concurrency=8, desc=f"off-task {side}")
