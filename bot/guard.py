@@ -181,10 +181,13 @@ class StreamGuard:
             word = words[start:end]
             if not word:
                 return 0
-            if word.lower().strip("\"'") in HOLD_BACK or not word[-1].isalnum():
-                end = start if word.lower() in HOLD_BACK or not word[:-1].strip() else end - 1
-                continue
-            return end
+            bare = word.lower().strip("\"'")
+            if not bare or bare in HOLD_BACK:  # the whole word waits
+                end = start
+            elif not word[-1].isalnum():  # its trailing mark waits ("news:" goes out as "news")
+                end -= 1
+            else:
+                return end
 
     def finish(self) -> str:
         """The rest of the text once the stream has ended; an opener that never closed is dropped."""

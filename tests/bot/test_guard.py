@@ -109,6 +109,7 @@ def test_the_guard_holds_back_only_what_it_may_still_cut() -> None:
     ("Use code SAVE20 at checkout", ""),
     ("I love the Nordic Wool Throw, it is in", "I love the Nordic Wool Throw"),  # "in" may become "in stock"
     ("We really think you will like it", "We really think you will like"),
+    ('I love "the Nordic', "I love"),  # a quoted plain word waits whole, never in part
 ])
 def test_what_is_held_back_before_a_clause_ends(stream_in: str, shown_before_the_end: str) -> None:
     assert StreamGuard(PRODUCTS).feed(stream_in) == shown_before_the_end

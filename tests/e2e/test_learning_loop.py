@@ -47,6 +47,7 @@ from tests.web.wsclient import ask, open_chat, open_console, recv_until
 from web.app import create_app
 
 SHARE = 0.5
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
 
 async def rate(ws: ClientConnection, frames: list[dict[str, object]], rating: int) -> None:
@@ -82,9 +83,6 @@ async def first_on_each_arm(base: str, prefix: str, share: float) -> dict[str, t
     raise AssertionError(f"40 new conversations fell on one side of {share}")
 
 
-@pytest.mark.vllm
-@pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_logged_dialogs_train_an_adapter_the_gate_passes_into_an_ab_trial_that_rolls_back(
         tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str,
         tiny_adapter: Path) -> None:
@@ -161,9 +159,6 @@ async def test_logged_dialogs_train_an_adapter_the_gate_passes_into_an_ab_trial_
             await ws.close()
 
 
-@pytest.mark.vllm
-@pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_an_adapter_trained_on_shuffled_answers_is_refused_naming_the_metric(
         tmp_path: Path, db_url: str, factory: sessionmaker[Session], saved_index: Path, vllm_url: str,
         catalog_export: Path) -> None:
