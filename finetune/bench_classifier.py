@@ -12,7 +12,6 @@ serves, not only the float32 one the job measured.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 from bot.bench.stats import percentiles
 from bot.shopper_history import HistoryEvent, churn_features, render
+from retrieval.datasets import read_bitext
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,7 @@ def real_messages(data_dir: Path, n: int) -> list[str]:
                 text = str(turn.get("message") or "").strip()
                 if text:
                     out.append(text)
-    with (data_dir / "bitext_intents" / "validation.csv").open(newline="", encoding="utf-8") as fh:
-        out += [r["utterance"] for r in csv.DictReader(fh) if r.get("utterance")]
+    out += [e.text for e in read_bitext(data_dir / "bitext_intents" / "validation.csv")]
     return [out[i % len(out)] for i in range(n)]
 
 

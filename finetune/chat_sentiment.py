@@ -17,31 +17,15 @@ questions included).
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 
-from finetune.intents import Example
-from finetune.sentiment_data import labelled
+from retrieval.datasets import LabelledText
 
 SHOP_TEST = Path(__file__).with_name("shop_chat_test.tsv")
 
 
-def rating_to_label(mean_rating: float) -> str:
-    """The data README's mapping of a -4..+4 mean rating to a label."""
-    if not -4.0 <= mean_rating <= 4.0:
-        raise ValueError(f"mean rating must be within -4..+4, got {mean_rating}")
-    return "negative" if mean_rating <= -0.5 else "positive" if mean_rating >= 0.5 else "neutral"
-
-
-def read_tweets(path: Path) -> tuple[list[Example], int]:
-    """Examples from ``tweets.tsv`` (id, mean_rating, text) and how many rows were unusable."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        return labelled(csv.DictReader(fh, delimiter="\t"), lambda r: r.get("text") or "",
-                        lambda r: rating_to_label(float(r.get("mean_rating") or "nan")))
-
-
-def read_labelled_tsv(path: Path) -> list[Example]:
+def read_labelled_tsv(path: Path) -> list[LabelledText]:
     """``label<TAB>text`` lines; blank lines and lines starting with # are skipped."""
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -50,7 +34,7 @@ def read_labelled_tsv(path: Path) -> list[Example]:
         label, sep, text = line.partition("\t")
         if not sep or label not in ("negative", "neutral", "positive") or not text.strip():
             raise ValueError(f"{path}:{n}: expected 'negative|neutral|positive<TAB>text'")
-        out.append(Example(text.strip(), label))
+        out.append(LabelledText(text.strip(), label))
     return out
 
 
@@ -168,7 +152,7 @@ def _fill(template: str, rng: random.Random) -> str:
     return template
 
 
-def shop_chat(n: int = 2000, seed: int = 0) -> list[Example]:
+def shop_chat(n: int = 2000, seed: int = 0) -> list[LabelledText]:
     """``n`` generated shop-chat messages over the three labels, with casing and punctuation varied.
 
     Besides plain templates, negatives pair praise with a bad event (sarcasm: the event decides, not
@@ -184,6 +168,6 @@ def shop_chat(n: int = 2000, seed: int = 0) -> list[Example]:
             text = _fill(rng.choice(rng.choice(families)), rng)
             style = rng.random()
             text = text.lower() if style < 0.3 else text[0].upper() + text[1:] if style < 0.6 else text
-            out.append(Example(text, label))
+            out.append(LabelledText(text, label))
     rng.shuffle(out)
     return out

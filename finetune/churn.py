@@ -23,8 +23,6 @@ its mean prediction over today's shoppers matches that estimate.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import random
 import time
 from collections import defaultdict
@@ -67,23 +65,14 @@ class ChurnExample:
 
 def online_retail_histories(path: Path) -> tuple[dict[str, list[HistoryEvent]], int]:
     """Purchases and cancellations (as returns) per identified customer, and the count of unusable rows."""
+    from retrieval.datasets import read_online_retail_lines
+
+    lines, skipped = read_online_retail_lines(path)
     out: dict[str, list[HistoryEvent]] = defaultdict(list)
-    skipped = 0
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        for row in csv.DictReader(fh):
-            customer = (row.get("CustomerID") or "").strip()
-            if not customer:
-                continue
-            try:
-                at = datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
-                qty, price = int(row["Quantity"]), float(row["UnitPrice"])
-            except (ValueError, KeyError, TypeError):
-                skipped += 1
-                continue
-            title = (row.get("Description") or "").strip().title() or (row.get("StockCode") or "item")
-            invoice = row.get("InvoiceNo") or ""
-            kind = "return" if invoice.startswith("C") or qty < 0 else "purchase"
-            out[customer].append(HistoryEvent(at, kind, title, abs(qty) * price, invoice))
+    for line in lines:
+        title = line.description.title() or line.stock_code or "item"
+        out[line.customer].append(HistoryEvent(line.at, line.kind, title, abs(line.quantity) * line.unit_price,
+                                               line.invoice))
     return dict(out), skipped
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import random
-from dataclasses import dataclass
 from pathlib import Path
+
+from retrieval.datasets import LabelledText, read_bitext
 
 PRODUCT_SEARCH = "product_search"
 RETURN_ITEM = "return_item"  # Bitext has refunds but no returns: "how do I send this back?"
@@ -42,19 +42,7 @@ RETURN_TEMPLATES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Example:
-    text: str
-    label: str
-
-
-def read_bitext(path: Path) -> list[Example]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [Example(r["utterance"].strip(), r["intent"].strip()) for r in csv.DictReader(fh)
-                if r.get("utterance") and r.get("intent")]
-
-
-def product_questions(n: int, seed: int) -> list[Example]:
+def product_questions(n: int, seed: int) -> list[LabelledText]:
     """Shopper questions about products, drawn from the demo store's vocabulary."""
     from retrieval.demo_store import CATEGORIES
 
@@ -65,11 +53,11 @@ def product_questions(n: int, seed: int) -> list[Example]:
         text = rng.choice(TEMPLATES).format(feature=rng.choice(c.features), kind=rng.choice(c.kinds).lower(),
                                             use=rng.choice(c.uses), brand=rng.choice(c.brands),
                                             price=rng.choice((20, 35, 50, 80, 100, 150, 300)))
-        out.append(Example(text, PRODUCT_SEARCH))
+        out.append(LabelledText(text, PRODUCT_SEARCH))
     return out
 
 
-def return_questions(n: int, seed: int) -> list[Example]:
+def return_questions(n: int, seed: int) -> list[LabelledText]:
     """Shoppers asking how to send something back."""
     from retrieval.demo_store import CATEGORIES
 
@@ -78,11 +66,11 @@ def return_questions(n: int, seed: int) -> list[Example]:
     for _ in range(n):
         c = rng.choice(CATEGORIES)
         text = rng.choice(RETURN_TEMPLATES).format(feature=rng.choice(c.features), kind=rng.choice(c.kinds).lower())
-        out.append(Example(text, RETURN_ITEM))
+        out.append(LabelledText(text, RETURN_ITEM))
     return out
 
 
-def intent_splits(data_dir: Path, seed: int = 0) -> tuple[list[Example], list[Example], list[Example]]:
+def intent_splits(data_dir: Path, seed: int = 0) -> tuple[list[LabelledText], list[LabelledText], list[LabelledText]]:
     """(train, early-stopping split, test): Bitext train (90/10) + its validation file as test."""
     rng = random.Random(seed)
     train = (read_bitext(data_dir / "bitext_intents" / "train.csv") + product_questions(300, seed)

@@ -39,9 +39,9 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
     "churn": ("online_retail/transactions_until_2011-09-09.csv.gz",),
 }
 DATA_CODE: dict[str, tuple[str, ...]] = {
-    "intent": ("finetune.intents",),
-    "sentiment": ("finetune.sentiment_data", "finetune.chat_sentiment", "retrieval.demo_store"),
-    "churn": ("finetune.churn", "retrieval.demo_store"),
+    "intent": ("finetune.intents", "retrieval.datasets"),
+    "sentiment": ("finetune.sentiment_data", "finetune.chat_sentiment", "retrieval.datasets", "retrieval.demo_store"),
+    "churn": ("finetune.churn", "retrieval.datasets", "retrieval.demo_store"),
 }
 """The modules whose code decides each task's examples."""
 

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from finetune.classifier import ClassifierArgs, new_model, write_run
-from finetune.intents import Example
 from finetune.report import (
     expected_calibration_error,
     fit_temperature,
@@ -20,6 +19,7 @@ from finetune.report import (
     plot_loss,
 )
 from finetune.trainer import Batcher, Examples, predict_logits, train
+from retrieval.datasets import LabelledText
 
 
 def macro_f1(pred: np.ndarray, y: np.ndarray, n: int) -> float:
@@ -66,7 +66,7 @@ def tune_blend(enc: np.ndarray, lex: np.ndarray, y: np.ndarray,
     return best
 
 
-def _data(args: ClassifierArgs, say: Callable[[str], None]) -> tuple[list[Example], list[Example], list[Example],
+def _data(args: ClassifierArgs, say: Callable[[str], None]) -> tuple[list[LabelledText], list[LabelledText], list[LabelledText],
                                                                      list[str], dict[str, Any]]:
     extra: dict[str, Any] = {}
     if args.task == "intent":
@@ -127,7 +127,7 @@ def run_text_task(args: ClassifierArgs, say: Callable[[str], None]) -> Path:
     held_groups = extra.pop("held_source", None)
     index = {label: i for i, label in enumerate(labels)}
 
-    def examples(xs: list[Example]) -> Examples:
+    def examples(xs: list[LabelledText]) -> Examples:
         return Examples([e.text for e in xs], np.array([index[e.label] for e in xs]))
 
     train_d, held_d, test_d = examples(train_ex), examples(held_ex), examples(test_ex)

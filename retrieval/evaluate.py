@@ -11,8 +11,6 @@ validation window, never on the test window.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import math
 import random
 from collections import defaultdict
@@ -194,22 +192,14 @@ def online_retail_dataset(path: Path) -> Dataset:
     The catalog comes from :func:`retrieval.importers.import_catalog` (one product per
     StockCode, latest price); events use the same upper-cased StockCodes.
     """
+    from retrieval.datasets import read_online_retail_lines
     from retrieval.importers import import_catalog, is_product_code
 
     products = import_catalog(path, file_format="online-retail").products
     known = {p.sku for p in products}
     events: list[LoggedEvent] = []
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        for row in csv.DictReader(fh):
-            code = row["StockCode"].strip().upper()
-            customer = (row["CustomerID"] or "").strip()
-            if not customer or code not in known or not is_product_code(code):
-                continue
-            try:
-                at = datetime.strptime(row["InvoiceDate"], "%Y-%m-%d %H:%M:%S")
-                qty = int(row["Quantity"])
-            except ValueError:
-                continue
-            kind = "return" if row["InvoiceNo"].startswith("C") or qty < 0 else "purchase"
-            events.append(LoggedEvent(customer, code, kind, at, row["InvoiceNo"]))
+    for line in read_online_retail_lines(path)[0]:
+        code = line.stock_code.upper()
+        if code in known and is_product_code(code):
+            events.append(LoggedEvent(line.customer, code, line.kind, line.at, line.invoice))
     return Dataset("online_retail", products, events)

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from finetune.chat_sentiment import (
-    SHOP_TEST,
-    rating_to_label,
-    read_labelled_tsv,
-    read_tweets,
-    shop_chat,
-)
+from finetune.chat_sentiment import SHOP_TEST, read_labelled_tsv, shop_chat
 from finetune.sentiment_data import sentiment_splits
+from retrieval.datasets import rating_to_label, read_tweets
 from tests.conftest import SHARED
 
 
