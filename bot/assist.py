@@ -21,6 +21,7 @@ from bot import crud
 from bot.dialogue import Dialogue, fallback_text, product_card
 from bot.errors import RequestError
 from bot.llm.base import Delta, LLMUnavailable
+from bot.mentions import shopper_price
 from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
 from bot.turn_events import listing_text
@@ -108,18 +109,16 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
                               intent=signals.intent if signals else None)
     request, record = dialogue.request_for(g, turns, text, g.opening)
     guard = dialogue.guard_for(g, text, g.opening)
-    meta: dict[str, Any] = {"retrieved_skus": [p.sku for p in g.products], "route": g.route,
-                            "model": dialogue.llm.model_name, "adapter": request.model, "reply_to": question.id,
-                            "status": "writing", "prompt": record.as_meta()}
+    meta = dialogue.reply_meta(g, request, record, reply_to=question.id)
     draft_id = await asyncio.to_thread(_store_draft, dialogue, None, conversation_id=conversation_id,
-                                       agent_id=agent_id, text="", meta=meta)
+                                       agent_id=agent_id, text="", meta=meta.as_json())
     products = [product_card(p) for p in g.products]
     yield DraftReserved(draft_id, conversation_id, products)
     parts = [g.opening]
     if g.opening:
         yield DraftText(draft_id, g.opening)
     try:
-        async for item in dialogue.llm.stream(request):
+        async for item in dialogue.llm.stream(request) if g.route != "off_task" else _nothing():
             if isinstance(item, Delta) and (released := guard.feed(item.text)):
                 parts.append(released)
                 yield DraftText(draft_id, released)
@@ -129,14 +128,21 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
         reply = "".join(parts).strip()
         if guard.cut_whole:
             reply = (g.opening + listing_text(g.products)).strip()
-        meta["status"] = "completed"
+        meta.status = "completed"
     except LLMUnavailable as exc:  # the agent still gets the products to work from
         reply = g.opening or fallback_text(g.products)
-        meta.update(status="fallback", error=str(exc)[:300])
-    meta["guard"] = guard.corrections
+        meta.status, meta.error = "fallback", str(exc)[:300]
+    meta.guard, meta.mentions = guard.corrections, guard.mentions
+    stored = meta.as_json()
     await asyncio.to_thread(_store_draft, dialogue, draft_id, conversation_id=conversation_id, agent_id=agent_id,
-                            text=reply, meta=meta)
-    yield DraftReply(draft_id, conversation_id, reply, products, {k: v for k, v in meta.items() if k != "prompt"})
+                            text=reply, meta=stored)
+    yield DraftReply(draft_id, conversation_id, reply, products, {k: v for k, v in stored.items() if k != "prompt"})
+
+
+async def _nothing() -> AsyncGenerator[Delta, None]:
+    """No model text: the server's opening is the whole reply (a declined off-task request)."""
+    return
+    yield
 
 
 async def draft_reply(dialogue: Dialogue, *, conversation_id: int, agent_id: int) -> DraftReply:
@@ -213,7 +219,8 @@ def _shown(session: Session, messages: list[Message]) -> list[dict[str, Any]]:
                 why.setdefault(sku, "matched the question" if reason in ("", "relevance") else reason)
     products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(list(why)[:SHOWN])))}
     return [{"sku": sku, "title": products[sku].title, "price": products[sku].price,
-             "currency": products[sku].currency, "reason": reason}
+             "currency": products[sku].currency, "price_text": shopper_price(products[sku].price, products[sku].currency),
+             "reason": reason}
             for sku, reason in list(why.items())[:SHOWN] if sku in products]
 
 

@@ -365,12 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = finetune.add_parser("evaluate", help="base model vs adapter on held-out examples, on vLLM",
                              description="Judges each raw reply against the products its prompt listed: grounded "
-                                         "(a listed product with its exact price, no false claim) and "
-                                         "hallucinated (a SKU, price or stock claim the catalog contradicts).")
+                                         "(a listed product with its exact price, no false claim), "
+                                         "hallucinated (a SKU, price or stock claim the catalog contradicts) and "
+                                         "correct for its kind of turn (eval.json, eval.png, correct.png).")
     ev.add_argument("--adapter", required=True, help="a registered adapter")
     ev.add_argument("--data", type=Path, help="export folder whose eval.jsonl to use (default: the adapter's own)")
     ev.add_argument("--limit", type=int, default=200, help="at most this many held-out examples")
     ev.add_argument("--concurrency", type=int, default=8)
+    ev.add_argument("--unseen-catalog", type=Path, metavar="FILE",
+                    help="also ask --limit questions about this catalog (any `aisle catalog import` file, e.g. the "
+                         "Online Retail CSV), which the adapter never saw")
     ev.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
     ev.add_argument("--promote", action="store_true",
                     help="make the adapter live if it is more grounded than the base model and hallucinates no more")

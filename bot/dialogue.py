@@ -26,11 +26,13 @@ from bot.errors import RequestError
 from bot.guard import StreamGuard
 from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
 from bot.llm.gate import DispatchGate, Ticket
+from bot.mentions import MentionRenderer
 from bot.models import Conversation, ConversationState, Message, Role
 from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
 from bot.prompts import PromptRecord, Turn
-from bot.routing import Route, order_grounding, policy_grounding, route
+from bot.reply_text import ReplyText
+from bot.routing import DECLINE, Route, order_grounding, policy_grounding, route
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from bot.turn_events import (
     MessageSaved,
@@ -319,6 +321,8 @@ class Dialogue:
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
+        if where.kind == "off_task":  # declined in the server's words; the model is not asked
+            return Grounded([], [], [], "", None, opening=DECLINE, intent=intent, route=where.kind)
         if where.kind == "order":
             with self.factory() as session:
                 g = order_grounding(session, user_id=user_id, number=where.order_number)
@@ -360,12 +364,24 @@ class Dialogue:
             repetition_penalty=self.config.repetition_penalty, prefix=opening)
         return request, record
 
-    def guard_for(self, g: Grounded, text: str, opening: str) -> StreamGuard:
-        """The output guard of a reply grounded on ``g`` (replies and agents' drafts alike)."""
+    def reply_meta(self, g: Grounded, request: GenerationRequest, record: PromptRecord, *, reply_to: int,
+                   **extra: Any) -> ReplyMeta:
+        """The record of a reply (or an agent's draft) grounded on ``g``, before its text is written."""
+        return ReplyMeta(
+            reply_to=reply_to, model=self.llm.model_name, backend=self.llm.name, adapter=request.model,
+            route=g.route, retrieved_skus=[p.sku for p in g.products],
+            retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
+            prompt=record.as_meta(),
+            intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
+            facts=g.facts, profile=g.profile, **extra)
+
+    def guard_for(self, g: Grounded, text: str, opening: str) -> ReplyText:
+        """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike)."""
         policy = " ".join([*self.config.policies.values(), self.config.retention_offer or "", g.facts or "",
                            opening])
-        return StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {opening}", policy_text=policy,
-                           link_hosts=self.config.link_hosts)
+        guard = StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {opening}", policy_text=policy,
+                            link_hosts=self.config.link_hosts)
+        return ReplyText(guard, MentionRenderer(g.products))
 
     def _save_reply(self, message_id: int, text: str, meta: dict[str, Any]) -> Message:
         with self.factory() as session, session.begin():
@@ -461,14 +477,9 @@ class Dialogue:
         request, record = self.request_for(g, turns, text, opening,
                                            signals=tone(signals.sentiment if signals else None),
                                            offer=decision.retention if decision else None, adapter=adapter)
-        meta = ReplyMeta(
-            reply_to=shopper.id, model=self.llm.model_name, backend=self.llm.name, adapter=request.model,
-            route=g.route, retrieved_skus=[p.sku for p in g.products],
-            retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
-            prompt=record.as_meta(),
-            intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
-            signals=signals.as_meta() if signals else None, policy=decision.as_meta() if decision else None,
-            facts=g.facts, profile=g.profile, latency_ms=clock.latency)
+        meta = self.reply_meta(g, request, record, reply_to=shopper.id, latency_ms=clock.latency,
+                               signals=signals.as_meta() if signals else None,
+                               policy=decision.as_meta() if decision else None)
         # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
             self._reserve_reply, conversation_id, meta.as_json(), shopper.id, signals, decision))
@@ -485,6 +496,9 @@ class Dialogue:
                 out.parts.append(turn.opening)
                 latency["first_token"] = turn.clock.now()
                 yield ReplyDelta((await turn.reserved).id, turn.opening)
+            if turn.g.route == "off_task":
+                out.usage = Usage(0, 0, "declined", self.llm.model_name)
+                return
             async for item in stream:
                 if isinstance(item, Delta):
                     if latency["first_token"] is None:
@@ -503,7 +517,7 @@ class Dialogue:
         except LLMUnavailable as exc:
             out.failure = exc
         finally:  # the consumer may have gone away (or the task been cancelled) at any point above
-            turn.meta.guard = guard.corrections
+            turn.meta.guard, turn.meta.mentions = guard.corrections, guard.mentions
             await stream.aclose()
             reply = await turn.reserved
             if out.usage is None and out.failure is None:
@@ -553,7 +567,7 @@ class _Prepared:
     request: GenerationRequest
     meta: ReplyMeta
     reserved: asyncio.Future[Message]
-    guard: StreamGuard
+    guard: ReplyText
     clock: _Clock
 
 

@@ -4,13 +4,14 @@ Fixed in place:
 
 - markup: HTML tags, markdown images and ``javascript:``/``data:`` URLs are removed;
 - SKUs: a SKU-shaped token that is not one of the turn's retrieved products is removed;
-- prices: a price after a retrieved product's title or SKU (same sentence) is corrected to
+- prices: a price after a retrieved product's title, SKU or reference (same sentence) is corrected to
   the catalog price, in the catalog's currency;
 - stock: "in stock", "sold out" or "only 2 left" after a retrieved product's name is
   corrected to what the catalog says about that product.
 
 Dropped with their clause, so that no sentence is left with a hole in it:
 
+- a product reference (``[n]``, :mod:`bot.mentions`) to a number that was not listed;
 - a price no product can vouch for (not a listed product's, not quoted in the facts or by
   the shopper);
 - links to any host but the store's own (``link_hosts``);
@@ -39,12 +40,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.mentions import REFERENCE, listed
 from bot.prompts import stock_phrase
 from retrieval.catalog import ProductDoc
 
 SKU = re.compile(r"\b[A-Z]{2,5}-\d{3,6}\b")
-PRICE = re.compile(r"(?:(?:USD|EUR|GBP)\s?|[$€£]\s?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
-CURRENCY_OF = {"$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP"}
+PRICE = re.compile(r"(?:(?:USD|EUR|GBP|JPY|INR)\s?|[$€£¥₹]\s?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
+CURRENCY_OF = {"$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP", "¥": "JPY", "JPY": "JPY",
+               "₹": "INR", "INR": "INR"}
 MARKUP = re.compile(
     r"<[^<>]{0,400}>"                                   # HTML tags, complete
     r"|!\[[^\]]{0,200}\]\([^)]{0,400}\)"                # markdown images
@@ -120,7 +123,7 @@ def _figure_key(figure: str) -> tuple[tuple[str, ...], str]:
 
 
 def _money(value: float, currency: str) -> str:
-    """A catalog price as the prompt's facts and the training dialogs write it: "$12.50", "GBP 0.42"."""
+    """A corrected price, as the prompt's facts write it: "$12.50", "GBP 0.42"."""
     return f"${value:.2f}" if currency == "USD" else f"{currency} {value:.2f}"
 
 
@@ -171,7 +174,7 @@ class StreamGuard:
         """How much of an unfinished clause can go out now: its complete words before the first risky one
         (:data:`RISKY`) and the plain words leading up to it (:data:`HOLD_BACK`), cut at a space."""
         words = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # the last word may still be growing
-        risky = RISKY.search(words)
+        risky = RISKY.search(REFERENCE.sub(self._masked, words))
         end = min(risky.start() if risky else len(words), self._open_markup(text))
         if end < len(words) and not words[end].isspace():  # from the start of the word it is in
             end = max(words.rfind(" ", 0, end), words.rfind("\n", 0, end)) + 1
@@ -184,10 +187,14 @@ class StreamGuard:
             bare = word.lower().strip("\"'")
             if not bare or bare in HOLD_BACK:  # the whole word waits
                 end = start
-            elif not word[-1].isalnum():  # its trailing mark waits ("news:" goes out as "news")
+            elif not word[-1].isalnum() and not REFERENCE.fullmatch(word):  # its trailing mark waits ("news:" -> "news")
                 end -= 1
             else:
                 return end
+
+    def _masked(self, m: re.Match[str]) -> str:
+        """A reference to a listed product is safe to show; it is blanked out of the search for risky words."""
+        return "x" * len(m.group(0)) if listed(int(m.group(1)), self.products) else m.group(0)
 
     def finish(self) -> str:
         """The rest of the text once the stream has ended; an opener that never closed is dropped."""
@@ -247,6 +254,7 @@ class StreamGuard:
         before = len(self.corrections)
         self._drop = None
         body = MARKUP.sub(self._markup, body)
+        body = REFERENCE.sub(self._reference, body)
         body = BRACKETED_SKU.sub(self._bracketed_sku, body)
         body = SKU.sub(self._sku, body)
         body = self._rewrite(body, PRICE, self._price)
@@ -343,6 +351,12 @@ class StreamGuard:
         self.corrections.append({"kind": "markup", "original": m.group(0), "replacement": ""})
         return ""
 
+    def _reference(self, m: re.Match[str]) -> str:
+        """A reference to a number that was not listed takes its clause with it."""
+        if listed(int(m.group(1)), self.products) is None and self._drop is None:
+            self._drop = {"kind": "reference", "original": m.group(0), "replacement": ""}
+        return m.group(0)
+
     def _bracketed_sku(self, m: re.Match[str]) -> str:
         """An invented SKU in brackets after a title goes with its brackets; the title stays."""
         if m.group(1) in self._skus:
@@ -396,8 +410,8 @@ class StreamGuard:
         share that title; with ``unpriced``, only if no price follows the name yet."""
         sentence = re.split(r"[.!?\n]\s", before)[-1].lower()
         best, where, length = "", -1, 0
-        for p in self.products:
-            for name in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower()):
+        for n, p in enumerate(self.products, 1):
+            for name in (f"[{n}]", p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower()):
                 at = sentence.rfind(name)
                 # the latest mention wins; at the same place, the fuller name ("kettlebell (olive)" over the
                 # "kettlebell" of its black variant)
@@ -405,6 +419,8 @@ class StreamGuard:
                     best, where, length = name, at, len(name)
         if not best or (unpriced and PRICE.search(sentence[where:].upper())):
             return []
+        if REFERENCE.fullmatch(best):
+            return [self.products[int(best[1:-1]) - 1]]
         return [p for p in self.products if best in (p.sku.lower(), p.title.lower(), p.title.split(" (")[0].lower())]
 
 

@@ -3,6 +3,9 @@
 An order number in the message always routes to the orders table; otherwise the
 intent decides. The reply to an order or policy question opens with the real
 facts, written by the server, so the model never makes up a status or a policy.
+
+A request for work a shop assistant does not do (write code, a query, an essay, a poem)
+is declined by the server in its own words (route ``off_task``), without calling the model.
 """
 
 from __future__ import annotations
@@ -16,6 +19,21 @@ from sqlalchemy.orm import Session
 from bot.models import Order
 
 ORDER_NUMBER = re.compile(r"\b([A-Z]\d{5,})\b", re.I)
+_WORK = (r"(?:code|function|script|program|algorithm|query|regex|class|essay|poem|story|song|lyrics|"
+         r"cover letter|homework|assignment|article|blog post|speech)")
+_LANGUAGES = r"(?:python|javascript|typescript|java|sql|c\+\+|c#|rust|golang|bash|php|ruby|html|css|kotlin|swift)"
+OFF_TASK = re.compile(
+    rf"(?:^|[.!?,:;]\s*)(?:hey,?\s+|hi,?\s+|ok,?\s+|so,?\s+)?(?:(?:can|could|would|will) you\s+|please\s+|pls\s+|i need you to\s+|"
+    rf"i want you to\s+|help me\s+)?(?:write|code|generate|compose|draft|implement|create|make|give)\s+(?:me\s+|us\s+)?"
+    rf"(?:a|an|the|some|my)?\s*(?:[\w-]+\s+){{0,3}}?(?:{_WORK}|{_LANGUAGES})\b"
+    rf"|\b{_LANGUAGES}\s+(?:code|function|script|program|query|snippet|class)\b"
+    rf"|\bdo my (?:homework|assignment)\b",
+    re.IGNORECASE)
+"""Requests for work other than shopping ("write me a python function", "an essay about...", "SQL query")."""
+NOT_OFF_TASK = re.compile(r"\b(?:discount|promo|coupon|voucher|gift|tracking|order|confirmation|postal|zip)\s+code\b"
+                          r"|\bgift (?:card|message|note)\b|\breview\b", re.IGNORECASE)
+DECLINE = ("I can only help with shopping here: finding products, your orders, delivery and returns. "
+           "What can I find for you?")
 ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order"})
 POLICY_INTENTS = {
     "return_item": "returns", "get_refund": "returns", "check_refund_policy": "returns", "track_refund": "returns",
@@ -25,7 +43,7 @@ POLICY_INTENTS = {
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    kind: str  # "order", "policy" or "product"
+    kind: str  # "order", "policy", "off_task" or "product"
     topic: str | None = None
     order_number: str | None = None
 
@@ -38,6 +56,8 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     """Pick the route for a message."""
     if m := ORDER_NUMBER.search(text):
         return Route("order", order_number=m.group(1).upper())
+    if off_task(text):
+        return Route("off_task")
     if confidence < MIN_CONFIDENCE:
         return Route("product")
     if intent in ORDER_INTENTS:
@@ -45,6 +65,11 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     if intent in POLICY_INTENTS:
         return Route("policy", topic=POLICY_INTENTS[intent])
     return Route("product")
+
+
+def off_task(text: str) -> bool:
+    """Whether the message asks for work a shop assistant does not do (code, essays, poems)."""
+    return OFF_TASK.search(text) is not None and NOT_OFF_TASK.search(text) is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from bot.mentions import mention_text, shopper_price
 from bot.models import Message
 from bot.prompts import stock_phrase
 from retrieval.catalog import ProductDoc
@@ -70,6 +71,7 @@ class ReplyMeta:
     profile: str | None = None
     status: ReplyStatus = "streaming"
     guard: list[dict[str, str]] = field(default_factory=list)  # every correction the output guard made
+    mentions: list[dict[str, Any]] = field(default_factory=list)  # products the text names: n, sku, rendered text
     latency_ms: dict[str, float | None] = field(default_factory=dict)
     tokens: dict[str, int | None] = field(default_factory=lambda: {"prompt": None, "completion": None})
     finish_reason: str | None = None
@@ -97,7 +99,7 @@ class ReplyMeta:
         return cls(**{k: v for k, v in meta.items() if k in known})
 
 
-SHOPPER_META = ("model", "adapter", "route", "status", "partial", "finish_reason", "tokens", "latency_ms")
+SHOPPER_META = ("model", "adapter", "route", "status", "partial", "finish_reason", "tokens", "latency_ms", "mentions")
 """What a shopper's client is told about a reply. The rest (the prompt and its profile, the churn and
 sentiment signals, the policy decision, the guard's cuts, errors, raw partial text) is for the
 agent console and the logs."""
@@ -112,6 +114,7 @@ def product_card(p: ProductDoc) -> dict[str, Any]:
     """What the widget needs to draw a product card."""
     return {
         "sku": p.sku, "title": p.title, "price": p.price, "currency": p.currency,
+        "price_text": shopper_price(p.price, p.currency),
         "stock": p.stock, "availability": stock_phrase(p.stock), "category": p.category,
         "brand": p.brand, "image_url": p.image_url,
     }
@@ -121,14 +124,14 @@ def listing_text(products: Sequence[ProductDoc]) -> str:
     """The catalog's own words about the products, for a reply the guard had to cut whole."""
     if not products:
         return "I can't help with that here. A human colleague can: press 'talk to a human'."
-    names = "; ".join(f"{p.title} ({p.currency} {p.price:.2f}, {stock_phrase(p.stock)})" for p in products[:3])
+    names = "; ".join(f"{p.title} ({shopper_price(p.price, p.currency)}, {stock_phrase(p.stock)})" for p in products[:3])
     return f"Here is what matches your request: {names}."
 
 
 def fallback_text(products: Sequence[ProductDoc]) -> str:
     if not products:
         return "Sorry, I can't answer right now. A human colleague can help you: press 'talk to a human'."
-    names = "; ".join(f"{p.title} ({p.currency} {p.price:.2f})" for p in products[:3])
+    names = "; ".join(mention_text(p) for p in products[:3])
     return (
         f"Sorry, I can't write a full answer right now. These products match your request: {names}. "
         "A human colleague can help you too."

@@ -164,6 +164,13 @@ def main(args: LoraBenchArgs) -> int:
                              "after_guard_base": demo["base"]["after_guard"]["broken_text_rate"]},
         "unseen_catalog": {"grounded_rate": {who: reports["online_retail"][who]["grounded_rate"]
                                              for who in ("base", "adapter")}},
+        "after_render_and_guard": {name: {who: {k: r[who]["after_guard"].get(k) for k in
+                                                ("grounded_rate", "hallucination_rate", "correct_rate")}
+                                          for who in ("base", "adapter")} for name, r in reports.items()},
+        "correct_rate": {name: {who: r[who].get("correct_rate") for who in ("base", "adapter")}
+                         for name, r in reports.items()},
+        "correct_by_turn": {name: {kind: v.get("correct_rate") for kind, v in r["adapter"]["by_turn"].items()}
+                            for name, r in reports.items()},
         "train_minutes": trained["train_minutes"],
         "steps": trained["steps"],
         "train_examples": trained["train_examples"],
@@ -177,5 +184,5 @@ def main(args: LoraBenchArgs) -> int:
         out["serving"] = serving_costs(settings, adapter, datasets["demo"])
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(out, indent=2))
-    print(json.dumps({k: out[k] for k in ("grounded_rate", "hallucination_rate", "train_minutes")}))
+    print(json.dumps({k: out[k] for k in ("grounded_rate", "hallucination_rate", "correct_rate", "train_minutes")}))
     return 0

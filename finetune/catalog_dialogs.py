@@ -5,12 +5,13 @@ replies are the thing to improve. So the export can add examples built from the
 catalog itself: a question a shopper could ask about a product (its name, type,
 colour, brand, budget or stock), the products the live retrieval finds for it
 (the prompt is built exactly as in serving), and a reply that recommends from those
-listed facts only, with each product's exact title, price and stock. Some are
-follow-ups ("anything cheaper?") after a first exchange.
+listed facts only. The reply refers to a product by its number in the list ("[2]"),
+and the server writes out its exact title and price (:mod:`bot.mentions`), so the
+model learns to pick products, never to copy titles or prices. Some are follow-ups
+("anything cheaper?") after a first exchange.
 
-A store's catalog has one currency, and an adapter trained on it alone learns to write
-that currency's sign whatever the prompt lists ("$0.39" for "GBP 0.39"). So a share of the
-examples lists their products in another currency, and the reply says that one.
+A share of the examples lists their products in another currency than the catalog's, so
+that the adapter reads the list, not the store.
 
 Questions are keyed by the product they are about, so ``held_out`` keeps whole
 products out of training.
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.mentions import references, rendered
 from bot.prompts import PromptRecord, Turn, stock_phrase
 from finetune.examples import Example
 from retrieval.catalog import ProductDoc
@@ -54,17 +56,16 @@ FOLLOW_UPS: tuple[Ask, ...] = (
     Ask("more.second_price", "second", "how much is the second one?"),
     Ask("more.second_stock", "second", "and the second one?", held=True),
 )
-SUGGEST = ("I'd recommend the {t} for {p}.", "A good match is the {t} at {p}.",
-           "Have a look at the {t}: it costs {p}.", "The {t} would suit you; it's {p}.",
-           "Try the {t}, priced at {p}.", "How about the {t}? It's {p}.", "The {t} is a great fit at {p}.",
-           "You might like the {t}, which costs {p}.")
-ALSO = (" The {t} at {p} is another option.", " You could also try the {t} for {p}.",
-        " Another choice is the {t}, at {p}.", " If you'd like an alternative, the {t} is {p}.", "", "")
+SUGGEST = ("I'd recommend {r}.", "A good match is {r}.", "Have a look at {r}.", "{r} would suit you.",
+           "Try {r}.", "How about {r}?", "{r} is a great fit.", "You might like {r}.")
+ALSO = (" {r} is another option.", " You could also try {r}.", " Another choice is {r}.",
+        " If you'd like an alternative, there's {r}.", "", "")
 OTHER_CURRENCIES = ("GBP", "EUR", "CAD", "AUD")
 
 
-def price_text(p: ProductDoc) -> str:
-    return f"${p.price:.2f}" if p.currency == "USD" else f"{p.currency} {p.price:.2f}"
+def ref(p: ProductDoc, listed: Sequence[ProductDoc]) -> str:
+    """The reference to a listed product ("[2]"): the catalog writes its title and price."""
+    return f"[{next(i for i, q in enumerate(listed, 1) if q.sku == p.sku)}]"
 
 
 def short_name(p: ProductDoc) -> str:
@@ -173,14 +174,14 @@ def suggest(products: Sequence[ProductDoc], rng: random.Random, exclude: set[str
         return NO_MATCH
     ready = [p for p in listed if p.in_stock] or listed
     first = ready[0]
-    text = rng.choice(SUGGEST).format(t=first.title, p=price_text(first))
+    text = rng.choice(SUGGEST).format(r=ref(first, products))
     if not first.in_stock:
-        text = f"The {first.title} ({price_text(first)}) matches, but it's out of stock at the moment."
+        text = f"{ref(first, products)} matches, but it's out of stock at the moment."
     elif budgeted and rng.random() < 0.5:
         text = "Within your budget, " + text[0].lower() + text[1:]
     second = next((p for p in ready[1:] if p.title != first.title), None)  # same title: ambiguous to a shopper
     if second is not None:
-        text += rng.choice(ALSO).format(t=second.title, p=price_text(second))
+        text += rng.choice(ALSO).format(r=ref(second, products))
     return text
 
 
@@ -193,12 +194,11 @@ def compare(question: str, products: Sequence[ProductDoc]) -> str:
         if not named:
             return "I couldn't find those two products. " + suggest(products, random.Random(len(q)))
         p = named[0]
-        return f"I can only find the {p.title}: it costs {price_text(p)}{_stock_clause(p)}."
+        return f"I can only find {ref(p, products)}{_stock_clause(p)}."
     a, b = sorted(named, key=lambda p: p.price)
     if a.price == b.price:
-        return f"The {a.title} and the {b.title} both cost {price_text(a)}."
-    return (f"The {a.title} costs {price_text(a)} and the {b.title} costs {price_text(b)}, "
-            f"so the {a.title} is the cheaper of the two.")
+        return f"{ref(a, products)} and {ref(b, products)} cost the same."
+    return f"{ref(a, products)} is cheaper than {ref(b, products)}."
 
 
 def absent_reply(question: str, products: Sequence[ProductDoc], rng: random.Random) -> str:
@@ -209,8 +209,8 @@ def absent_reply(question: str, products: Sequence[ProductDoc], rng: random.Rand
     if not ready:
         return head
     p = ready[0]
-    return head + rng.choice((f" The closest I have is the {p.title} at {price_text(p)}.",
-                              f" The nearest thing in the store is the {p.title} for {price_text(p)}."))
+    return head + rng.choice((f" The closest I have is {ref(p, products)}.",
+                              f" The nearest thing in the store is {ref(p, products)}."))
 
 
 def answer(kind: str, question: str, products: Sequence[ProductDoc], constraint: str,
@@ -225,22 +225,20 @@ def answer(kind: str, question: str, products: Sequence[ProductDoc], constraint:
     ready = [p for p in products if p.in_stock]
     if kind == "cheapest" and ready:
         p = min(ready, key=lambda p: p.price)
-        return rng.choice((f"The cheapest one is the {p.title} at {price_text(p)}.",
-                           f"The {p.title} is the lowest priced, at {price_text(p)}."))
+        return rng.choice((f"The cheapest one is {ref(p, products)}.", f"{ref(p, products)} is the lowest priced."))
     if kind == "best" and ready:
         p = ready[0]
-        return rng.choice((f"My pick would be the {p.title} at {price_text(p)}.",
-                           f"The best match I have is the {p.title}, at {price_text(p)}."))
+        return rng.choice((f"My pick would be {ref(p, products)}.", f"The best match I have is {ref(p, products)}."))
     asked = _named(question, products)
     if kind == "price" and asked is not None:
-        return f"The {asked.title} costs {price_text(asked)}{_stock_clause(asked)}."
+        return f"That's {ref(asked, products)}{_stock_clause(asked)}."
     if kind == "stock" and asked is not None:
         if asked.in_stock:
             left = "" if asked.stock >= 5 else f" (only {asked.stock} left)"
-            return f"Yes, the {asked.title} is in stock{left}, at {price_text(asked)}."
+            return f"Yes, {ref(asked, products)} is in stock{left}."
         alt = next((p for p in products if p.in_stock), None)
-        out = f"Sorry, the {asked.title} is out of stock right now."
-        return out + (f" The {alt.title} is in stock at {price_text(alt)}." if alt else "")
+        out = f"Sorry, {ref(asked, products)} is out of stock right now."
+        return out + (f" {ref(alt, products)} is in stock." if alt else "")
     if kind in ("price", "stock"):
         where = " in stock" if "in stock" in constraint else ""
         return f"I couldn't find that exact product{where}. " + suggest(products, rng)
@@ -257,11 +255,11 @@ def follow_up(kind: str, products: Sequence[ProductDoc], shown: Sequence[Product
         if not cheaper:
             return "I don't have anything cheaper that fits right now."
         best = min(cheaper, key=lambda p: p.price)
-        return f"Yes, the {best.title} is cheaper, at {price_text(best)}."
+        return f"Yes, {ref(best, products)} is cheaper."
     if kind == "second":
         second = next((p for p in products if len(shown) > 1 and p.sku == shown[1].sku), None)
         if second is not None:
-            return f"The second one, the {second.title}, costs {price_text(second)}{_stock_clause(second)}."
+            return f"The second one is {ref(second, products)}{_stock_clause(second)}."
     return suggest(products, rng, exclude={first.sku})
 
 
@@ -271,9 +269,8 @@ def in_currency(products: Sequence[ProductDoc], currency: str | None) -> list[Pr
 
 
 def shown_in(reply: str, products: Sequence[ProductDoc]) -> list[ProductDoc]:
-    """The listed products a reply names, in the order it names them."""
-    hits = sorted((reply.find(p.title), p.sku, p) for p in products if p.title in reply)
-    return [p for _, _, p in hits]
+    """The listed products a reply refers to, in the order it refers to them."""
+    return references(reply, products)
 
 
 @dataclass(frozen=True)
@@ -307,7 +304,7 @@ def catalog_example(search: ProductSearch, products: Sequence[ProductDoc], p: Pr
     asks = [ask]
     shown = shown_in(reply, listed)
     if shown and ask.kind not in ("no_match", "compare") and rng.random() < follow_up_share:
-        history = [Turn("user", question), Turn("assistant", reply)]
+        history = [Turn("user", question), Turn("assistant", rendered(reply, listed))]  # as the shopper read it
         more = rng.choice([f for f in FOLLOW_UPS if f.kind != "second" or len(shown) > 1])
         asks.append(more)
         question = more.text

@@ -100,9 +100,16 @@ def cmd_finetune_evaluate(args: argparse.Namespace) -> int:
     factory = open_db()
     try:
         data = args.data or own_export(factory, args.adapter)
-        examples = held_out_examples(data, args.limit)
+        datasets = {data.name: held_out_examples(data, args.limit)}
+        if args.unseen_catalog:
+            from finetune.jobs import dataset_examples
+            from retrieval.importers import import_catalog
+
+            unseen = import_catalog(args.unseen_catalog).products  # CatalogFileError is a ValueError
+            datasets[f"unseen:{args.unseen_catalog.name}"] = dataset_examples(
+                unseen, n=args.limit, store_name=settings.store_name, k=settings.retrieve_k)
         reports = asyncio.run(evaluate(
-            settings, factory, name=args.adapter, datasets={data.name: examples}, url=args.vllm_url or
+            settings, factory, name=args.adapter, datasets=datasets, url=args.vllm_url or
             settings.vllm_url, eval_args=EvalArgs(adapter=args.adapter, concurrency=args.concurrency),
             promote=args.promote))
     except (AdapterError, ExampleFileError, LLMUnavailable, KeyError, ValueError) as exc:

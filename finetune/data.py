@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
 from bot.assist import draft_turns
+from bot.mentions import as_references
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
@@ -81,7 +82,7 @@ def _example(*, id: str, source: str, conversation_id: int, record: PromptRecord
     turns = [Turn(t.role, clean(t.text) or "") for t in history]
     return Example(id=id, source=source, group=f"conversation:{conversation_id}",
                    messages=record.messages(history=turns, text=clean(question) or ""),
-                   prefix=clean(prefix) or "", completion=clean(completion) or "",
+                   prefix=clean(prefix) or "", completion=clean(as_references(completion, record.products)) or "",
                    catalog=record.as_meta()["catalog"], facts=record.facts, route=route)
 
 

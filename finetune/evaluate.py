@@ -2,17 +2,21 @@
 
 Both answer every held-out prompt through the same vLLM server (temperature 0),
 and each raw reply, before any output guard, is judged against the products its
-prompt listed:
+prompt listed, with its product references ("[2]") written out as the catalog
+writes them (:mod:`bot.mentions`):
 
 - **grounded**: it names at least one listed product together with that product's
   exact catalog price, and makes no claim the catalog contradicts (with no product
   listed: it quotes no price at all);
-- **hallucinated**: it states a SKU, a price or a stock level that the listed
-  catalog facts contradict or do not contain, or carries a link, a discount code,
-  an email or a phone number (what :class:`bot.guard.StreamGuard` would have to
-  correct or cut);
+- **hallucinated**: it refers to a number that was not listed, states a SKU, a
+  price or a stock level that the listed catalog facts contradict or do not
+  contain, or carries a link, a discount code, an email or a phone number (what
+  :class:`bot.guard.StreamGuard` would have to correct or cut);
 - **over budget**: it names a listed product outside the shopper's price limits;
-- **broken**: it reads as if something was cut out of it (``bot.guard.holes``).
+- **broken**: it reads as if something was cut out of it (``bot.guard.holes``);
+- **correct**: it is right for its kind of turn (:mod:`finetune.correctness`: the cheapest product
+  for "cheapest", the cheaper one called cheaper, the product asked about, a refusal that stays
+  on task...), reported overall and per kind.
 
 Each figure is measured on the raw reply and again on what the guard lets through
 (``after_guard``).
@@ -35,11 +39,13 @@ from typing import Any
 
 from bot.guard import PRICE, StreamGuard, holes
 from bot.llm.base import Delta, GenerationRequest, LLMBackend
+from bot.mentions import rendered
+from finetune.correctness import correct, turn_kind
 from finetune.examples import Example
 from retrieval.catalog import ProductDoc
 from retrieval.query import parse_filters
 
-HALLUCINATIONS = {"sku", "price", "stock", "link", "email", "phone", "code"}
+HALLUCINATIONS = {"reference", "sku", "price", "stock", "link", "email", "phone", "code"}
 """What the guard corrects or cuts that counts as a false claim (invented policy is reported apart)."""
 
 
@@ -51,6 +57,7 @@ class Verdict:
     over_budget: bool
     broken: bool
     problems: list[dict[str, str]]
+    correct: bool | None = None  # None: no check for the example's kind
 
 
 def _names(title: str) -> tuple[str, ...]:
@@ -78,6 +85,8 @@ def judge(reply: str, ex: Example) -> Verdict:
     guard.feed(reply)
     guard.finish()
     problems = [c for c in guard.corrections if c["kind"] in HALLUCINATIONS]
+    right = correct(reply, ex, guard.corrections)
+    reply = rendered(reply, products)
     low = reply.lower()
     named = [p for p in products if any(n in low for n in _names(p.title)) or p.sku.lower() in low]
     wanted = parse_filters(ex.question)
@@ -88,11 +97,12 @@ def judge(reply: str, ex: Example) -> Verdict:
         grounded = not problems and not over and any(_quotes_price(reply, p) for p in in_budget)
     else:
         grounded = not problems and PRICE.search(reply) is None
-    return Verdict(grounded, bool(problems), bool(named), bool(over), bool(holes(reply)), problems)
+    return Verdict(grounded, bool(problems), bool(named), bool(over), bool(holes(reply)), problems, right)
 
 
 def guarded(reply: str, ex: Example) -> str:
-    """What the shopper would have read: the reply through the serving guard."""
+    """What the serving guard lets through of a reply (its references still unrendered: :func:`judge` and the
+    shopper's widget render them)."""
     guard = guard_for(ex)
     return guard.feed(reply) + guard.finish()
 
@@ -114,6 +124,9 @@ def _shares(verdicts: Sequence[Verdict], examples: Sequence[Example]) -> dict[st
     n = max(len(verdicts), 1)
     asked = [v for v, ex in zip(verdicts, examples, strict=True) if asks_for_products(ex)]
     grounded = {"grounded_rate": round(sum(v.grounded for v in asked) / len(asked), 4)} if asked else {}
+    checked = [v.correct for v in verdicts if v.correct is not None]
+    if checked:
+        grounded["correct_rate"] = round(sum(checked) / len(checked), 4)
     return {**grounded, "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
             "constraint_violation_rate": round(sum(v.over_budget for v in verdicts) / n, 4),
             "broken_text_rate": round(sum(v.broken for v in verdicts) / n, 4)}
@@ -143,7 +156,8 @@ def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]
     return {"examples": len(raw), "product_questions": sum(asks_for_products(ex) for ex in examples),
             **_shares(raw, examples), "named_product_rate": round(sum(v.named for v in raw) / n, 4),
             "problems": sum(len(v.problems) for v in raw), "after_guard": _shares(after, examples),
-            "by_kind": breakdown(kind_of), "by_holdout": breakdown(lambda ex: ex.holdout or "product")}
+            "by_kind": breakdown(kind_of), "by_turn": breakdown(turn_kind),
+            "by_holdout": breakdown(lambda ex: ex.holdout or "product")}
 
 
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,
@@ -244,7 +258,8 @@ def better(report: dict[str, Any]) -> bool:
         a["hallucination_rate"] <= b["hallucination_rate"]
 
 
-PLOTTED = (("grounded_rate", "Grounded replies"), ("hallucination_rate", "Replies with a false claim"),
+PLOTTED = (("grounded_rate", "Grounded replies"), ("correct_rate", "Right replies"),
+           ("hallucination_rate", "Replies with a false claim"),
            ("constraint_violation_rate", "Replies naming a product over budget"),
            ("broken_text_rate", "Replies with a hole in the text"))
 
@@ -274,11 +289,34 @@ def plot(out: Path, reports: dict[str, dict[str, Any]]) -> None:
     plt.close(fig)
 
 
+def plot_correctness(out: Path, reports: dict[str, dict[str, Any]]) -> None:
+    """The share of right replies per turn kind, base vs adapter, one panel per evaluated dataset."""
+    from finetune.report import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(len(reports), 1, figsize=(12, 3.2 * len(reports)), squeeze=False)
+    for ax, (name, report) in zip(axes[:, 0], reports.items(), strict=True):
+        sides = [who for who in ("base", "adapter") if who in report]
+        kinds = sorted({k for who in sides for k, v in report[who]["by_turn"].items() if "correct_rate" in v})
+        for j, who in enumerate(sides):
+            values = [report[who]["by_turn"].get(k, {}).get("correct_rate", 0.0) for k in kinds]
+            ax.bar([i + (j - (len(sides) - 1) / 2) * 0.4 for i in range(len(kinds))], values, width=0.4,
+                   label=f"{'base model' if who == 'base' else 'adapter'} (overall "
+                         f"{report[who].get('correct_rate', 0.0):.2f})")
+        ax.set_xticks(range(len(kinds)), kinds, rotation=30, ha="right")
+        ax.set(title=f"{name}: right replies per kind of turn", ylim=(0, 1))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def write_report(out_dir: Path, reports: dict[str, dict[str, Any]]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "eval.json"
     path.write_text(json.dumps(reports, indent=2, ensure_ascii=False))
     plot(out_dir / "eval.png", reports)
+    plot_correctness(out_dir / "correct.png", reports)
     return path
 
 

@@ -190,8 +190,9 @@ async def evaluate(settings: Settings, factory: sessionmaker[Session], *, name: 
     for dataset, r in reports.items():
         say(f"[evaluate] {dataset}: grounded {r['base']['grounded_rate']:.3f} -> "
             f"{r['adapter']['grounded_rate']:.3f}, hallucinating {r['base']['hallucination_rate']:.3f} -> "
-            f"{r['adapter']['hallucination_rate']:.3f}")
-    say(f"[evaluate] report {out} (and eval.png)")
+            f"{r['adapter']['hallucination_rate']:.3f}, right for the kind of turn "
+            f"{r['base'].get('correct_rate', 0.0):.3f} -> {r['adapter'].get('correct_rate', 0.0):.3f}")
+    say(f"[evaluate] report {out} (and eval.png, correct.png)")
     if promote:
         first, report = next(iter(reports.items()))
         if not better(report):

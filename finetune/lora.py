@@ -26,7 +26,7 @@ from finetune.report import plot_loss
 Say = Callable[[str], None]
 BOOTSTRAP_EXAMPLES = 600
 """Bootstrap dialogs written for a store's first adapter (about two thirds train)."""
-BOOTSTRAP_STEPS = 40
+BOOTSTRAP_STEPS = 120
 """Training steps of the first adapter (batches of 8); with the rest of :class:`LoraArgs`' defaults, the recipe
 behind the figures in docs/benchmarks.md."""
 BOOTSTRAP_LR = 1e-3

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
 from bot.assist import draft_turns
+from bot.mentions import as_references
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
@@ -52,8 +53,9 @@ def _pair(*, id: str, source: str, conversation_id: int, record: PromptRecord, h
           question: str, chosen: str, rejected: str, clean: Clean, edit_distance: int | None = None) -> Pair:
     _, prompt = scrubbed_prompt(record, history, question, clean)
     return Pair(id=id, source=source, group=f"conversation:{conversation_id}", prompt=prompt,
-                chosen=[{"role": "assistant", "content": clean(chosen) or ""}],
-                rejected=[{"role": "assistant", "content": clean(rejected) or ""}], edit_distance=edit_distance)
+                chosen=[{"role": "assistant", "content": clean(as_references(chosen, record.products)) or ""}],
+                rejected=[{"role": "assistant", "content": clean(as_references(rejected, record.products)) or ""}],
+                edit_distance=edit_distance)
 
 
 def _accepted(m: Message, ratings: dict[int, list[int]], fixed_by_guard: set[str]) -> bool:

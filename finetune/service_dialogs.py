@@ -22,7 +22,6 @@ is held out of training.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 import re
@@ -38,9 +37,10 @@ from bot.policy import HANDOFF_OFFER
 from bot.prompts import PromptRecord
 from bot.routing import no_order, order_facts, policy_grounding
 from bot.signals import Sentiment
-from finetune.catalog_dialogs import kind_of, price_text, suggest
+from finetune.catalog_dialogs import kind_of, ref, suggest
 from finetune.examples import Example
 from retrieval.catalog import ProductDoc
+from retrieval.datasets import read_bitext
 from retrieval.search import ProductSearch
 
 BITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "bitext_intents" / "train.csv"
@@ -84,8 +84,7 @@ def bitext(intent: str) -> tuple[str, ...]:
     """The Bitext utterances of one intent (none when the dataset is not beside the checkout)."""
     if not BITEXT.is_file():
         return ()
-    with BITEXT.open(encoding="utf-8") as fh:
-        return tuple(row["utterance"] for row in csv.DictReader(fh) if row["intent"] == intent)
+    return tuple(e.text for e in read_bitext(BITEXT) if e.label == intent)
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,7 @@ def discount_turn(rng: random.Random, search: ProductSearch, products: Sequence[
         reply = rng.choice(("I'm sorry, I don't have a discount to offer right now.",
                             "There's no discount I can give at the moment, sorry."))
         if "{kind}" in ask and listed and rng.random() < 0.5:
-            reply += f" The {listed[0].title} is {price_text(listed[0])}."
+            reply += f" You could have a look at {ref(listed[0], listed)}."
     record = PromptRecord(voice.store_name, products=listed, constraint=constraint, offer=offer)
     return Turn("discount", question, record, reply)
 

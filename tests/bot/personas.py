@@ -1,4 +1,4 @@
-"""Two shoppers with clear, different histories: a runner and a home cook."""
+"""Three shoppers with clear, different histories: a runner, a home cook and a camper."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import crud
 from bot.models import Event, EventType, Product
 
-PERSONAS = {"runner": "Running Shoes", "cook": "Cookware"}
+PERSONAS = {"runner": "Running Shoes", "cook": "Cookware", "camper": "Camping Gear"}
 
 
 def add_personas(factory: sessionmaker[Session]) -> dict[str, int]:
-    """Create both shoppers with four purchases and some views in their category; returns user ids."""
+    """Create the shoppers with four purchases and some views in their category; returns user ids."""
     ids = {}
     when = datetime(2026, 10, 1, tzinfo=UTC)
     with factory() as s, s.begin():

@@ -191,6 +191,23 @@ async def test_order_questions_open_with_the_real_status(factory, index, encoder
     assert f"status {order.status}" in llm.requests[0].messages[0]["content"]
 
 
+async def test_an_off_task_request_is_declined_by_the_server_for_replies_and_drafts(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.agents import add_agent
+    from bot.assist import draft_reply
+    from bot.routing import DECLINE
+
+    llm = ScriptedBackend(lambda _: "def reverse(s): return s[::-1]")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    done = (await collect(dialogue, conv, "write me a python function that reverses a string"))[-1]
+    assert isinstance(done, ReplyCompleted) and done.message.text == DECLINE and done.products == []
+    assert done.message.meta["route"] == "off_task" and done.message.meta["status"] == "completed"
+    with factory() as s, s.begin():
+        agent = add_agent(s, name="ana", password="off-task-test-password")
+    draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
+    assert draft.text == DECLINE and llm.requests == []  # the model was asked nothing
+
+
 def lying_reply(request) -> str:  # type: ignore[no-untyped-def]
     line = next(x for x in request.messages[0]["content"].splitlines() if x.startswith("1. "))
     sku = line.split("[")[1].split("]")[0]

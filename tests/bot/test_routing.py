@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Order, User
-from bot.routing import order_grounding, policy_grounding, route
+from bot.routing import off_task, order_grounding, policy_grounding, route
 
 
 @pytest.mark.parametrize(("text", "intent", "kind"), [
@@ -21,6 +21,27 @@ from bot.routing import order_grounding, policy_grounding, route
 ])
 def test_route(text: str, intent: str | None, kind: str) -> None:
     assert route(text, intent).kind == kind
+
+
+OFF_TASK = ["write me a python function that reverses a string", "Write a SQL query that lists all customers",
+            "can you write an essay about climate change?", "please write a poem about the sea",
+            "give me javascript code to validate an email", "I need you to write my cover letter",
+            "hey, write a short story about a dragon", "python function to sort a list", "do my homework",
+            "could you generate a regex for emails", "compose a song for my wife"]
+SHOPPING = ["give me a discount code", "what's the promo code?", "do you have a notebook to write in?",
+            "can I write a review?", "I need a pen to write letters", "do you have python books?",
+            "a story book for kids", "write me a gift message please", "can you give me the tracking code",
+            "make me an offer", "create an account", "waterproof running shoes under $100"]
+
+
+@pytest.mark.parametrize("text", OFF_TASK)
+def test_requests_for_other_work_are_declined_whatever_the_intent(text: str) -> None:
+    assert off_task(text) and route(text, "product_search", 0.99).kind == "off_task"
+
+
+@pytest.mark.parametrize("text", SHOPPING)
+def test_shopping_requests_that_look_like_work_are_not(text: str) -> None:
+    assert not off_task(text) and route(text, "product_search").kind == "product"
 
 
 def test_unsure_intents_do_not_route() -> None:

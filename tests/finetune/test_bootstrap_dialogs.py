@@ -8,6 +8,8 @@ from collections import Counter
 import pytest
 
 from bot.config import Settings
+from bot.guard import PRICE
+from bot.mentions import REFERENCE, references, rendered
 from bot.prompts import PromptRecord
 from bot.routing import ORDER_NUMBER
 from finetune.bootstrap_dialogs import MIX, bootstrap_examples
@@ -58,26 +60,32 @@ def test_no_target_answer_carries_anything_the_guard_would_cut(generated: list[E
         assert codes <= ({"STAY10"} if ex.offer else set()), ex.completion
 
 
-def test_product_answers_name_listed_products_with_their_exact_prices(generated: list[Example]) -> None:
+def test_product_answers_refer_to_listed_products_and_never_copy_a_title_or_price(generated: list[Example]) -> None:
     answers = [ex for ex in generated if asks_for_products(ex) and ex.catalog
                and not re.search(r"couldn't|don't have anything|don't carry|don't sell|afraid", ex.completion)]
     assert len(answers) > 200
     for ex in answers:
-        v = judge(ex.completion, ex)
+        v = judge(ex.completion, ex)  # judged with its references written out, as the shopper reads it
         assert v.grounded and not v.over_budget, (ex.question, ex.completion)
-        named = {p["title"] for p in ex.catalog if p["title"] in ex.completion}
-        assert 1 <= len(named) <= 3
-    assert len({ex.completion.split(" the ")[0] for ex in answers}) >= 8  # wording varies, not only the slots
+        assert 1 <= len(references(ex.completion, ex.products())) <= 3
+        assert not PRICE.search(ex.completion) and not any(p["title"] in ex.completion for p in ex.catalog)
+    assert len({REFERENCE.sub("", ex.completion)[:12] for ex in answers}) >= 8  # wording varies, not only the slots
+
+
+def test_follow_ups_show_the_first_answer_as_the_shopper_read_it(generated: list[Example]) -> None:
+    follow = [ex for ex in generated if "+more." in ex.kind]
+    assert follow
+    for ex in follow:
+        earlier = ex.messages[-2]["content"]
+        assert earlier == rendered(earlier, ex.products()) and not REFERENCE.search(earlier)
 
 
 def test_compare_turns_put_both_products_side_by_side(generated: list[Example]) -> None:
-    both = [ex for ex in generated if kind_of(ex) == "compare" and "cheaper of the two" in ex.completion]
+    both = [ex for ex in generated if kind_of(ex) == "compare" and "is cheaper than" in ex.completion]
     assert both
     for ex in both:
-        titles = Counter(p["title"] for p in ex.catalog)
-        a, b = [p for p in ex.catalog if p["title"] in ex.completion and titles[p["title"]] == 1][:2]
-        assert f"{a['title']} costs ${a['price']:.2f}" in ex.completion or f"{a['price']:.2f}" in ex.completion
-        assert f"{b['price']:.2f}" in ex.completion
+        a, b = references(ex.completion, ex.products())
+        assert a.price < b.price and ex.completion.index(f"[{ex.products().index(a) + 1}]") == 0
 
 
 def test_service_turns_are_prompted_as_serving_prompts_them(generated: list[Example]) -> None:
@@ -100,7 +108,7 @@ def test_service_turns_are_prompted_as_serving_prompts_them(generated: list[Exam
     assert offered and all("STAY10" in ex.completion for ex in offered)
     assert all("STAY10" not in ex.completion for ex in generated if kind_of(ex) == "discount" and not ex.offer)
     for ex in [ex for ex in generated if kind_of(ex) in ("injection", "language", "human")]:
-        assert not any(p["title"] in ex.completion for p in ex.catalog), ex.completion  # no product pushed
+        assert not references(ex.completion, ex.products()), ex.completion  # no product pushed
     for ex in found:  # the prompt is bot.prompts' own: the facts replace the catalog
         plain = PromptRecord("Test Store", facts=ex.facts).messages(history=[], text=ex.question)
         assert ex.messages[0]["content"].startswith(plain[0]["content"]) and ex.messages[1:] == plain[1:]
@@ -134,5 +142,5 @@ def test_the_grounded_rate_counts_product_questions_and_each_kind_is_reported(ge
     assert r["product_questions"] == sum(kind_of(ex) == "budget" for ex in sample)
     assert set(r["by_kind"]) == {"budget", "injection"}
     assert r["by_kind"]["injection"]["named_product_rate"] == 0.0 and "grounded_rate" not in r["by_kind"]["injection"]
-    pushy = rates([f"Try the {ex.catalog[0]['title']}." if ex.catalog else "Hello." for ex in sample], sample)
+    pushy = rates(["Try [1]." if ex.catalog else "Hello." for ex in sample], sample)
     assert pushy["by_kind"]["injection"]["named_product_rate"] > 0.5

@@ -46,6 +46,11 @@ def example(question: str = "trail shoes?", catalog: list[dict] | None = None) -
     ("The Strider Trail Shoe (blue) is $89.99; mail jo@example.org.", False, True),     # an email
     ("The Strider Trail Shoe (blue) is $89.99, call 555-867-5309.", False, True),       # a phone number
     ("The Strider Trail Shoe (blue) is GBP 89.99.", False, True),                      # the wrong currency
+    ("Try [1], it's light.", True, False),                                   # a reference: the catalog writes it
+    ("[2] is sold out, but [1] is in stock.", True, False),
+    ("[2] is in stock.", False, True),                                       # it is sold out
+    ("[1] costs $79.99.", False, True),                                      # the model's own price is wrong
+    ("Try [3], it's light.", False, True),                                   # a number not listed
 ])
 def test_judge(reply: str, grounded: bool, hallucinated: bool) -> None:
     v = judge(reply, example())
@@ -115,16 +120,16 @@ def test_catalog_dialogs_are_prompted_as_served_and_vary(generated: list[Example
     assert len(openings) >= 5
 
 
-def test_some_dialogs_list_another_currency_and_their_replies_say_it(generated: list[Example]) -> None:
+def test_some_dialogs_list_another_currency_and_their_replies_never_write_a_price(generated: list[Example]) -> None:
     by_currency = Counter(ex.catalog[0]["currency"] for ex in generated if ex.catalog)
     assert set(by_currency) - {"USD"} <= set(OTHER_CURRENCIES)
     assert 0.15 < 1 - by_currency["USD"] / sum(by_currency.values()) < 0.45, by_currency
     for ex in generated:
         currencies = {p["currency"] for p in ex.catalog}
         assert len(currencies) <= 1  # one currency per prompt, as in a store
-        if currencies and currencies != {"USD"} and any(ch.isdigit() for ch in ex.completion):
+        assert "$" not in ex.completion and not any(f"{c} " in ex.completion for c in OTHER_CURRENCIES)
+        if currencies and currencies != {"USD"}:  # the catalog renders the references in the listed currency
             (code,) = currencies
-            assert "$" not in ex.completion and f"{code} " in ex.completion, ex.completion
             assert f"{code} " in ex.messages[0]["content"]
 
 

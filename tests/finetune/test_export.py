@@ -35,9 +35,10 @@ SECRETS = ["221B Baker Street", "+44 20 7946 0958", "maria.lopez@example.com", "
 
 
 def first_product(request: GenerationRequest) -> str:
-    line = next(x for x in request.messages[0]["content"].splitlines() if x.startswith("1. "))
-    title, price = line.split("] ", 1)[1].split(" - ")[:2]
-    return f"The {title} costs {price}."
+    """The reply of a model that refers to the first listed product (the shopper reads its title and price;
+    the export turns them back into the reference)."""
+    assert "\n1. [" in request.messages[0]["content"]
+    return "My pick is [1], a good one."
 
 
 async def turn(dialogue: Dialogue, conv: int, text: str, client_id: str) -> ReplyCompleted:
@@ -150,10 +151,12 @@ async def test_preference_pairs_from_an_edited_draft_and_a_reply_rated_down(
     assert sent is not None and distance == Levenshtein.distance(suggested, sent) > 0
     assert edit["edit_distance"] == distance
     assert edit["chosen"][0]["content"] == scrub(sent).text and "[email]" in edit["chosen"][0]["content"]
-    assert edit["rejected"][0]["content"] == scrub(suggested).text
+    # the draft as the model wrote it: the mention the agent saw rendered is its reference again
+    assert edit["rejected"][0]["content"] == first_product(llm.requests[ids["draft_request"]]) != suggested
     drafted_from = llm.requests[ids["draft_request"]].messages
     assert edit["prompt"] == [{**m, "content": scrub(m["content"]).text} for m in drafted_from]
-    assert rated["rejected"][0]["content"] == rejected_reply  # the reply the shopper rated down ...
+    assert rated["rejected"][0]["content"] == first_product(llm.requests[2]) != rejected_reply  # the rated-down
+    # reply, as the model wrote it ...
     assert rated["chosen"][0]["content"].startswith("Our Alpine parka")  # ... against the agent's answer
     assert rated["prompt"] == llm.requests[2].messages  # the prompt the rated reply was written from
     assert not any(secret in path.read_text() for secret in SECRETS)

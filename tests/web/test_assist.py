@@ -28,10 +28,11 @@ from web.app import create_app
 
 
 def invent(request: GenerationRequest) -> str:
-    """A reply naming the first catalog product at a wrong price, and a product that does not exist."""
+    """A reply naming the first catalog product at a wrong price and a product that does not exist, then
+    referring to the second listed product by its number."""
     system = request.messages[0]["content"]
     sku = system.split("1. [", 1)[1].split("]", 1)[0] if "1. [" in system else "NONE"
-    return f"Try [{sku}] for $1.00, or the [ZZ-999999] at $5.00."
+    return f"Try [{sku}] for $1.00, or the [ZZ-999999] at $5.00. [2] is another pick."
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -77,6 +78,9 @@ async def test_console_shows_the_shopper_and_drafts_a_checked_reply_the_agent_ed
         first = draft["products"][0]
         assert "ZZ-999999" not in draft["text"] and "$1.00" not in draft["text"]  # checked like a reply
         assert first["sku"] in draft["text"] and draft["meta"]["guard"]
+        second = draft["products"][1]  # the reference is written out by the catalog, as in replies
+        assert f"{second['title']} ({second['price_text']}) is another pick." in draft["text"]
+        assert [m["sku"] for m in draft["meta"]["mentions"]] == [second["sku"]]
         assert llm.requests[-1].messages[-1]["content"].startswith("this is useless")
         with pytest.raises(TimeoutError):  # the shopper sees nothing of the draft
             await recv(shopper, 1.0)

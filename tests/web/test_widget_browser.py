@@ -19,6 +19,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts"
+BUBBLE_TEXT = "n => Array.from(n.childNodes).filter(c => !(c.classList && c.classList.contains('rate')))" \
+              ".map(c => c.textContent).join('')"
+"""A reply bubble's text, its product chips included, its rating buttons left out."""
 
 
 def open_widget(page: Any, base: str, question: str) -> Any:
@@ -53,10 +56,22 @@ def test_widget_streams_a_grounded_reply_with_cards(
         card = chat.locator(".cards .card").first
         card.wait_for(timeout=120_000)
         chat.locator(".msg.assistant .rate").first.wait_for(timeout=120_000)  # completed
-        reply_text = chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent")
+        reply_text = chat.locator(".msg.assistant").last.evaluate(BUBBLE_TEXT)
         assert reply_text.strip()
-        prices = [float(t.split()[-1]) for t in chat.locator(".cards .card .p").all_inner_texts()]
-        assert prices and all(x <= 100 for x in prices)
+        cards = {c.get_attribute("data-sku"): (c.locator(".t").inner_text(), c.locator(".p").inner_text())
+                 for c in chat.locator(".cards .card").all()}
+        assert cards and all(p.startswith("$") and float(p[1:].replace(",", "")) <= 100 for _, p in cards.values())
+        # the products the reply names are the catalog's words, shown as chips linked to their cards
+        chips = chat.locator(".msg.assistant a.mention")
+        assert chips.count() >= 1, reply_text
+        for chip in chips.all():
+            title, price = cards[chip.get_attribute("data-sku")]
+            assert chip.inner_text() in (f"{title} ({price})", title)
+        chips_shown = chips.count()
+        chips.first.click()
+        chat.locator(".cards .card.picked").wait_for(timeout=5_000)
+        assert chat.locator(".cards .card.picked").get_attribute("data-sku") == chips.first.get_attribute("data-sku")
+        page.screenshot(path=str(ARTIFACTS / "widget-mentions.png"))
         sku = card.get_attribute("data-sku")
         card.locator("button").click()
         card.locator("button").filter(has_text="Added").wait_for()
@@ -68,7 +83,8 @@ def test_widget_streams_a_grounded_reply_with_cards(
         chat = page.frame_locator("[data-aisle=frame]")
         chat.locator(".msg.shopper").filter(has_text="waterproof running shoes").wait_for(timeout=20_000)
         chat.locator(".cards .card").first.wait_for(timeout=20_000)
-        assert chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent") == reply_text
+        assert chat.locator(".msg.assistant").last.evaluate(BUBBLE_TEXT) == reply_text
+        assert chat.locator(".msg.assistant a.mention").count() == chips_shown
         assert chat.locator(".typing").count() == 0
         state = page.context.storage_state()  # the same shopper, on a phone
         for scheme in ("light", "dark"):
@@ -120,7 +136,7 @@ def test_hostile_model_output_runs_no_script_and_fetches_nothing_outside(
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         chat = open_widget(page, base, "show me a deal")
         chat.locator(".msg.assistant .rate").first.wait_for(timeout=30_000)
-        shown = chat.locator(".msg.assistant").last.evaluate("n => n.firstChild.textContent")
+        shown = chat.locator(".msg.assistant").last.evaluate(BUBBLE_TEXT)
         page.wait_for_timeout(500)  # give any injected handler the chance to fire
         pwned = [f.evaluate("() => window.__pwned === undefined ? null : window.__pwned") for f in page.frames]
         elements = chat.locator(".msg.assistant img, .msg.assistant script, .msg.assistant iframe, .msg.assistant a")

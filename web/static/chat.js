@@ -53,7 +53,7 @@
         var img = el("img"); img.alt = ""; img.src = p.image_url; card.appendChild(img);
       }
       card.appendChild(el("div", "t", p.title));
-      card.appendChild(el("div", "p", p.currency + " " + Number(p.price).toFixed(2)));
+      card.appendChild(el("div", "p", p.price_text || (p.currency + " " + Number(p.price).toFixed(2))));
       card.appendChild(el("div", "s", p.availability));
       var add = el("button", "", "Add to cart"); add.type = "button";
       add.addEventListener("click", function () { send({ type: "event.create", event: "cart", sku: p.sku }); add.textContent = "Added ✓"; });
@@ -63,6 +63,28 @@
     var anchor = seen["m" + id];
     log.insertBefore(row, anchor ? anchor.nextSibling : null);
     scroll();
+  }
+  // products the reply names, rendered by the server from the catalog: each becomes a chip linked to its card
+  function chips(node, id, text, mentions) {
+    if (!mentions || !mentions.length) return;
+    var rest = text, frag = document.createDocumentFragment();
+    mentions.forEach(function (m) {
+      var at = rest.indexOf(m.text);
+      if (at < 0) return;
+      frag.appendChild(document.createTextNode(rest.slice(0, at)));
+      var chip = el("a", "mention", m.text); chip.href = "#"; chip.dataset.sku = m.sku;
+      chip.addEventListener("click", function (e) {
+        e.preventDefault();
+        var row = seen["c" + id], card = row && row.querySelector('.card[data-sku="' + CSS.escape(m.sku) + '"]');
+        if (!card) return;
+        card.scrollIntoView({ block: "nearest", inline: "center" });
+        card.classList.add("picked"); setTimeout(function () { card.classList.remove("picked"); }, 1200);
+      });
+      frag.appendChild(chip);
+      rest = rest.slice(at + m.text.length);
+    });
+    frag.appendChild(document.createTextNode(rest));
+    node.textContent = ""; node.appendChild(frag);
   }
   function rate(node, id) {
     if (node.querySelector(".rate")) return;
@@ -109,7 +131,9 @@
         node.textContent += frame.text; scroll(); break;
       case "message.completed":
         clearTyping();
-        rate(bubble(frame.id, "assistant", frame.text), frame.id); cards(frame.id, frame.products); break;
+        var done = bubble(frame.id, "assistant", frame.text);
+        chips(done, frame.id, frame.text, frame.meta && frame.meta.mentions);
+        rate(done, frame.id); cards(frame.id, frame.products); break;
       case "error": log.appendChild(el("li", "msg error", frame.message)); scroll(); break;
     }
   }

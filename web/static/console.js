@@ -46,7 +46,7 @@
       var item = el("li");
       item.appendChild(el("div", "", p.title));
       var row = el("div", "muted");
-      row.appendChild(el("span", "price", p.currency + " " + Number(p.price).toFixed(2)));
+      row.appendChild(el("span", "price", p.price_text || (p.currency + " " + Number(p.price).toFixed(2))));
       row.appendChild(document.createTextNode((p.availability ? " · " + p.availability : "") + " · " + p.sku + (p.reason ? " · " + p.reason : "")));
       item.appendChild(row);
       list.appendChild(item);
