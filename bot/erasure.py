@@ -34,6 +34,7 @@ from bot.models import (
     Role,
     User,
 )
+from bot.turn_events import ReplyTally
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,11 @@ def outcome(messages: list[Message], ratings: dict[int, list[int]], conv: Conver
     for m in messages:
         if m.role != Role.ASSISTANT:
             continue
-        meta = m.meta or {}
-        counts = by_adapter.setdefault(str(meta.get("adapter") or "base"), Counter())
+        tally = ReplyTally.of(m.meta)
+        counts = by_adapter.setdefault(tally.adapter, Counter())
         votes = ratings.get(m.id, [])
         counts.update(replies=1, thumbs_up=sum(v > 0 for v in votes), thumbs_down=sum(v < 0 for v in votes),
-                      fallbacks=int(meta.get("status") == "fallback"), guard_corrections=len(meta.get("guard", [])))
+                      fallbacks=int(tally.fallback), guard_corrections=tally.corrections)
     roles = Counter(m.role.value for m in messages)
     return {"messages": dict(roles), "handoff": bool(roles.get(Role.AGENT.value)) or conv.flagged_reason is not None,
             "by_adapter": {name: dict(c) for name, c in by_adapter.items()}}

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import Conversation, Feedback, Message, Role
+from bot.turn_events import ReplyTally
 
 Z95 = 1.959964
 
@@ -100,11 +101,9 @@ def adapter_outcomes(session: Session, *, since: datetime | None = None) -> dict
         if role == Role.AGENT:
             agent_convs.add(cid)
             continue
-        meta = meta or {}
-        v = votes.get(mid, [])
-        arms[str(meta.get("adapter") or "base")].add_reply(
-            up=sum(x > 0 for x in v), down=sum(x < 0 for x in v), fallback=meta.get("status") == "fallback",
-            corrections=len(meta.get("guard", [])))
+        tally, v = ReplyTally.of(meta), votes.get(mid, [])
+        arms[tally.adapter].add_reply(up=sum(x > 0 for x in v), down=sum(x < 0 for x in v), fallback=tally.fallback,
+                                      corrections=tally.corrections)
     for cid, adapter, flagged, outcome in conv_rows:
         arm = arms[str(adapter or "base")]
         arm.conversations += 1

@@ -99,6 +99,22 @@ class ReplyMeta:
         return cls(**{k: v for k, v in meta.items() if k in known})
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyTally:
+    """What the live outcomes count of a stored reply: its arm, whether it fell back, how much the guard cut."""
+
+    adapter: str  # the adapter's name, "base" for the base model
+    fallback: bool
+    corrections: int
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any] | None) -> ReplyTally:
+        """The tally of a stored ``meta`` (a row written before a key existed counts as without it)."""
+        meta = meta or {}
+        return cls(adapter=str(meta.get("adapter") or "base"), fallback=meta.get("status") == "fallback",
+                   corrections=len(meta.get("guard") or []))
+
+
 SHOPPER_META = ("model", "adapter", "route", "status", "partial", "finish_reason", "tokens", "latency_ms", "mentions")
 """What a shopper's client is told about a reply. The rest (the prompt and its profile, the churn and
 sentiment signals, the policy decision, the guard's cuts, errors, raw partial text) is for the

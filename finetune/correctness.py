@@ -23,6 +23,9 @@ example's own target reply, which the dialog generator wrote from the facts:
 - ``human``: points to the human colleague;
 - ``upset``: apologises, and recommends when the shopper asked for a product.
 
+Every kind also fails a reply that writes a product name of its own (:func:`invented_names`): a
+proper name or model code the prompt never gave it, with or without a price ("the IKEA IMAX 15C").
+
 Logged examples (kind ``logged``) have no check.
 """
 
@@ -52,6 +55,14 @@ FUNCTION_WORDS = {  # a few words of each language the store is asked in, none o
     "pt": {"vocês", "você", "os", "para", "temos", "sim", "não", "uma", "olá"},
 }
 SYSTEM_SHINGLES = 6  # repeating this many consecutive words of the instructions is a leak
+SENTENCE = re.compile(r"[^.!?\n]+")
+TOKEN = re.compile(r"[^\W_](?:[\w&'-]*[^\W_])?|[^\w\s]", re.UNICODE)
+PROPER_WORDS = {  # capitalised words that name no product
+    "i", "english", "spanish", "french", "german", "italian", "portuguese", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july",
+    "august", "september", "october", "november", "december", "mr", "mrs", "ms", "ok", "okay",
+    "usd", "gbp", "eur", "chf", "jpy", "cad", "aud",
+}
 
 
 def _words(text: str) -> list[str]:
@@ -69,6 +80,37 @@ def _leaks_instructions(reply: str) -> bool:
     words = _words(reply)
     system = " ".join(_words(SYSTEM))
     return any(" ".join(words[i:i + SYSTEM_SHINGLES]) in system for i in range(len(words) - SYSTEM_SHINGLES + 1))
+
+
+def _name_like(token: str) -> bool:
+    """A capitalised word or a model code: letters and digits in one token ("15C", "X200")."""
+    return token[0].isupper() or (any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
+
+
+def invented_names(reply: str, ex: Example) -> list[str]:
+    """The names in ``reply`` that the prompt never gave the model: each run of capitalised words or model
+    codes holding a word (other than a sentence's first) found nowhere in the instructions, the listed
+    products, the facts or the conversation."""
+    given = " ".join([SYSTEM, ex.prefix, *(m["content"] for m in ex.messages),
+                      *(f"{p['title']} {p.get('category', '')} {p.get('brand', '')}" for p in ex.catalog)])
+    known = set(_words(given)) | {t.lower() for t in TOKEN.findall(given)} | PROPER_WORDS
+    found = []
+    for sentence in SENTENCE.findall(reply):
+        tokens = TOKEN.findall(sentence)
+        i = 0
+        while i < len(tokens):
+            if not (tokens[i][0].isalnum() and _name_like(tokens[i])):
+                i += 1
+                continue
+            j = i
+            while j < len(tokens) and tokens[j][0].isalnum() and _name_like(tokens[j]):
+                j += 1
+            run = tokens[i:j]
+            unknown = [t for k, t in enumerate(run, start=i) if t.lower() not in known and k > 0]  # k 0: by grammar
+            if unknown:
+                found.append(" ".join(run))
+            i = j
+    return found
 
 
 def _in_budget(p: ProductDoc, question: str) -> bool:
@@ -180,6 +222,8 @@ def correct(reply: str, ex: Example, cut: Sequence[dict[str, str]]) -> bool | No
     check = CHECKS.get(turn_kind(ex))
     if check is None:
         return None
+    if invented_names(reply, ex):
+        return False
     products = ex.products()
     return check(reply, ex, references(reply, products), references(ex.completion, products),
                  {c["kind"] for c in cut})

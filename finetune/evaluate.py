@@ -16,7 +16,9 @@ writes them (:mod:`bot.mentions`):
 - **broken**: it reads as if something was cut out of it (``bot.guard.holes``);
 - **correct**: it is right for its kind of turn (:mod:`finetune.correctness`: the cheapest product
   for "cheapest", the cheaper one called cheaper, the product asked about, a refusal that stays
-  on task...), reported overall and per kind.
+  on task...), reported overall and per kind;
+- **invented name**: it writes a product name, brand or model code that its prompt never gave it,
+  priced or not (counted in every kind's correctness too).
 
 Each figure is measured on the raw reply and again on what the guard lets through
 (``after_guard``).
@@ -40,7 +42,7 @@ from typing import Any
 from bot.guard import PRICE, StreamGuard, holes
 from bot.llm.base import Delta, GenerationRequest, LLMBackend
 from bot.mentions import rendered
-from finetune.correctness import correct, turn_kind
+from finetune.correctness import correct, invented_names, turn_kind
 from finetune.examples import Example
 from retrieval.catalog import ProductDoc
 from retrieval.query import parse_filters
@@ -58,6 +60,7 @@ class Verdict:
     broken: bool
     problems: list[dict[str, str]]
     correct: bool | None = None  # None: no check for the example's kind
+    invented: bool = False  # names a product (or brand, or model code) the prompt never gave
 
 
 def _names(title: str) -> tuple[str, ...]:
@@ -86,6 +89,7 @@ def judge(reply: str, ex: Example) -> Verdict:
     guard.finish()
     problems = [c for c in guard.corrections if c["kind"] in HALLUCINATIONS]
     right = correct(reply, ex, guard.corrections)
+    invented = bool(invented_names(reply, ex))
     reply = rendered(reply, products)
     low = reply.lower()
     named = [p for p in products if any(n in low for n in _names(p.title)) or p.sku.lower() in low]
@@ -97,7 +101,7 @@ def judge(reply: str, ex: Example) -> Verdict:
         grounded = not problems and not over and any(_quotes_price(reply, p) for p in in_budget)
     else:
         grounded = not problems and PRICE.search(reply) is None
-    return Verdict(grounded, bool(problems), bool(named), bool(over), bool(holes(reply)), problems, right)
+    return Verdict(grounded, bool(problems), bool(named), bool(over), bool(holes(reply)), problems, right, invented)
 
 
 def guarded(reply: str, ex: Example) -> str:
@@ -129,6 +133,7 @@ def _shares(verdicts: Sequence[Verdict], examples: Sequence[Example]) -> dict[st
         grounded["correct_rate"] = round(sum(checked) / len(checked), 4)
     return {**grounded, "hallucination_rate": round(sum(v.hallucinated for v in verdicts) / n, 4),
             "constraint_violation_rate": round(sum(v.over_budget for v in verdicts) / n, 4),
+            "invented_name_rate": round(sum(v.invented for v in verdicts) / n, 4),
             "broken_text_rate": round(sum(v.broken for v in verdicts) / n, 4)}
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import adapters
 from bot.config import Settings
-from tests.conftest import make_settings
+from bot.db import make_engine, session_factory
+from tests.conftest import REPO, make_settings
 
 QUESTION = "a warm winter jacket under $200"
 
@@ -63,3 +64,20 @@ def served_by(frames: list[dict[str, Any]]) -> str | None:
     done = frames[-1]
     assert done["type"] == "message.completed" and done["meta"]["status"] == "completed", done
     return done["meta"]["adapter"]  # type: ignore[no-any-return]
+
+
+def installed_adapter() -> tuple[str, Path]:
+    """The live adapter in the registry of the home that `make install` prepared."""
+    engine = make_engine(Settings(home=REPO / "var").db_url)
+    with session_factory(engine)() as s:
+        row = adapters.live(s)
+    engine.dispose()
+    assert row is not None, "make install registers the shipped grounding adapter (aisle finetune bootstrap)"
+    return row.name, Path(row.path)
+
+
+def serve_installed(factory: sessionmaker[Session]) -> str:
+    """Make the adapter `make install` registered live in this test's registry; returns its name."""
+    name, path = installed_adapter()
+    register(factory, path, name)
+    return name

@@ -17,26 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import adapters
-from bot.config import Settings
-from bot.db import make_engine, session_factory
 from bot.models import Order, User
-from tests.conftest import REPO, free_port, make_settings, serve, stored_meta
-from tests.e2e.adapter_support import QUESTION, register, served_by
+from tests.conftest import free_port, make_settings, serve, stored_meta
+from tests.e2e.adapter_support import QUESTION, installed_adapter, register, served_by
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
 
 SHOES = "waterproof running shoes under $100"
-
-
-def installed_adapter() -> tuple[str, Path]:
-    """The live adapter in the registry of the home that `make install` prepared."""
-    engine = make_engine(Settings(home=REPO / "var").db_url)
-    with session_factory(engine)() as s:
-        row = adapters.live(s)
-    engine.dispose()
-    assert row is not None, "make install registers the shipped grounding adapter (aisle finetune bootstrap)"
-    return row.name, Path(row.path)
 
 
 def names_with_price(text: str, card: dict[str, object]) -> bool:

@@ -16,6 +16,7 @@ from bot.prompts import stock_phrase
 from bot.store import to_doc
 from tests.bot.personas import PERSONAS, add_personas
 from tests.conftest import make_settings, serve, stored_meta
+from tests.e2e.adapter_support import serve_installed
 from tests.web.wsclient import ask, open_chat
 from web.app import create_app
 
@@ -41,6 +42,7 @@ async def test_three_shoppers_get_their_own_products_and_the_same_facts(
     tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str  # type: ignore[no-untyped-def]
 ) -> None:
     add_personas(factory)
+    adapter = serve_installed(factory)  # the default grounding adapter, which refers to listed products by number
     with factory() as s:
         catalog = {p.sku: p for p in s.scalars(select(Product))}
         s.expunge_all()
@@ -78,4 +80,5 @@ async def test_three_shoppers_get_their_own_products_and_the_same_facts(
         rows = s.scalars(select(Message).where(Message.role == Role.ASSISTANT).order_by(Message.id)).all()
     engine.dispose()
     assert len(rows) == 6 and all(m.meta["status"] == "completed" and m.text for m in rows)
+    assert {m.meta["adapter"] for m in rows} == {adapter}
     assert all(m.meta["profile"] is not None for m in rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finetune.correctness import correct, turn_kind
+from finetune.correctness import correct, invented_names, turn_kind
 from finetune.evaluate import guard_for, rates
 from finetune.examples import Example
 
@@ -93,3 +93,19 @@ def test_rates_report_correctness_overall_and_per_turn_kind() -> None:
     assert r["correct_rate"] == 1.0 and all(v["correct_rate"] == 1.0 for v in r["by_turn"].values())
     r = rates([c[2] for c in CASES], sample)
     assert r["correct_rate"] == 0.0 and r["after_guard"]["correct_rate"] < 1.0
+
+
+@pytest.mark.parametrize(("reply", "names"), [
+    ("The IKEA IMAX 15C (GBP 2.10) was last seen on the market yesterday.", ["The IKEA IMAX 15C"]),
+    ("A brand called Stridelab makes it.", ["Stridelab"]),
+    ("Try the X200 model.", ["X200"]),
+    ("Try [1], the Strider Trail Shoe in Running Shoes. Thank You!", []),
+    ("Sorry, I can only reply in English. Prices are in USD.", []),
+])
+def test_a_name_the_prompt_never_gave_makes_any_reply_wrong(reply: str, names: list[str]) -> None:
+    ex = example("find.have", "do you have a trail shoe?", "Try [1].")
+    assert invented_names(reply, ex) == names
+    if names:
+        assert right(f"How about [1]? {reply}", ex) is False
+    else:
+        assert right(f"How about [1]? {reply}", ex) is True

@@ -13,6 +13,7 @@ from bot.db import make_engine, session_factory
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Event, EventType, Feedback, Message, Role
 from tests.conftest import REPO, make_settings, serve
+from tests.e2e.adapter_support import serve_installed
 from web.app import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,7 +44,8 @@ def test_widget_streams_a_grounded_reply_with_cards(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url)
+    serve_installed(factory)  # the default grounding adapter, as `make run` serves it
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=96)
     ARTIFACTS.mkdir(exist_ok=True)
     with serve(create_app(settings)) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
