@@ -39,6 +39,7 @@ from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
 from finetune.examples import Example, held_out, sha256_file, write_examples
+from finetune.logged import prompt_record, scrubbed_prompt, served_history
 
 Say = Callable[[str], None]
 FIXED_BY_GUARD = {"sku", "price", "stock", "markup", "link", "email", "phone", "code", "policy"}
@@ -68,29 +69,12 @@ class ExportArgs:
             raise ValueError("history_turns must not be negative")
 
 
-def _history(messages: list[Message], before_seq: int, turns: int) -> list[Turn]:
-    """The earlier messages as serving put them in the prompt (the last ``turns`` rows, then filtered)."""
-    rows = [m for m in messages if m.seq < before_seq][-turns:] if turns else []
-    return [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
-            for m in rows if m.text and m.role != Role.SYSTEM]
-
-
 def _example(*, id: str, source: str, conversation_id: int, record: PromptRecord, history: list[Turn],
              question: str, prefix: str, completion: str, route: str, clean: Scrubber) -> Example:
-    record = dataclasses.replace(record, profile=clean(record.profile), facts=clean(record.facts),
-                                 opening=clean(record.opening) or "")
-    turns = [Turn(t.role, clean(t.text) or "") for t in history]
-    return Example(id=id, source=source, group=f"conversation:{conversation_id}",
-                   messages=record.messages(history=turns, text=clean(question) or ""),
+    record, messages = scrubbed_prompt(record, history, question, clean)
+    return Example(id=id, source=source, group=f"conversation:{conversation_id}", messages=messages,
                    prefix=clean(prefix) or "", completion=clean(as_references(completion, record.products)) or "",
                    catalog=record.as_meta()["catalog"], facts=record.facts, route=route)
-
-
-def _record(meta: dict[str, Any]) -> PromptRecord | None:
-    try:
-        return PromptRecord.from_meta(meta["prompt"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _reply_skipped(meta: dict[str, Any], question: Message | None, votes: list[int], args: ExportArgs) -> str | None:
@@ -117,7 +101,7 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
         meta = m.meta or {}
         question = by_id.get(meta.get("reply_to", -1))
         reason = _reply_skipped(meta, question, ratings.get(m.id, []), args)
-        record = _record(meta) if reason is None else None
+        record = prompt_record(meta) if reason is None else None
         text = m.text.strip()
         prefix = record.opening if record and record.opening and text.startswith(record.opening) else ""
         if reason is None:
@@ -126,9 +110,9 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
         if reason is not None:
             skipped[reason] += 1
             continue
-        assert record is not None and question is not None  # _reply_skipped and _record said so
+        assert record is not None and question is not None  # _reply_skipped and prompt_record said so
         yield _example(id=f"message:{m.id}", source="assistant", conversation_id=m.conversation_id,
-                       record=record, history=_history(messages, question.seq, args.history_turns),
+                       record=record, history=served_history(messages, question.seq, args.history_turns),
                        question=question.text, prefix=prefix, completion=text[len(prefix):],
                        route=meta.get("route", "product"), clean=clean)
 
@@ -144,7 +128,7 @@ def _draft_examples(messages: list[Message], drafts: list[Draft], args: ExportAr
         if not d.sent_text or d.message_id is None:
             skipped["draft_not_sent"] += 1
             continue
-        record = _record(meta)
+        record = prompt_record(meta)
         if record is None or question is None:
             skipped["no_prompt_record"] += 1
             continue

@@ -164,9 +164,24 @@ def own_export(factory: sessionmaker[Session], name: str) -> Path:
 
 
 def held_out_examples(data_dir: Path, limit: int | None) -> list[Example]:
-    """The export's held-out examples (the first ``limit`` of them)."""
+    """The export's held-out examples; with a ``limit``, that many taken in turn from each kind of turn (in
+    file order within a kind), so that a small sample still has every kind the export holds."""
+    from finetune.correctness import turn_kind
+
     examples = list(read_examples(data_dir / "eval.jsonl"))
-    return examples[:limit] if limit else examples
+    if not limit or limit >= len(examples):
+        return examples
+    by_kind: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_kind.setdefault(turn_kind(ex), []).append(ex)
+    queues = [iter(group) for group in by_kind.values()]
+    picked: list[Example] = []
+    while len(picked) < limit:
+        for queue in queues:
+            taken = next(queue, None)
+            if taken is not None and len(picked) < limit:
+                picked.append(taken)
+    return picked
 
 
 async def evaluate(settings: Settings, factory: sessionmaker[Session], *, name: str,

@@ -147,6 +147,20 @@ def test_no_training_reply_is_about_a_held_out_product(generated: list[Example],
 
 
 
+def test_a_small_held_out_sample_still_has_every_kind(generated: list[Example], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from finetune.correctness import turn_kind
+    from finetune.jobs import held_out_examples
+
+    write_export(tmp_path, generated, ExportArgs(out_dir=tmp_path, holdout=0.2), skipped=Counter(), pii=Counter())
+    held = list(read_examples(tmp_path / "eval.jsonl"))
+    kinds = Counter(turn_kind(ex) for ex in held)
+    sample = held_out_examples(tmp_path, 2 * len(kinds))
+    assert len(sample) == 2 * len(kinds) and len({ex.id for ex in sample}) == len(sample)
+    assert {turn_kind(ex) for ex in sample} == set(kinds)
+    assert all(Counter(turn_kind(ex) for ex in sample)[k] == min(2, n) for k, n in kinds.items() if n <= 2)
+    assert held_out_examples(tmp_path, None) == held == held_out_examples(tmp_path, len(held) + 5)
+
+
 async def test_a_model_server_that_fails_stops_the_evaluation_with_its_error() -> None:
     from bot.llm.base import LLMUnavailable
     from bot.llm.scripted import ScriptedBackend
