@@ -24,7 +24,7 @@ from bot.llm.base import Delta, LLMUnavailable
 from bot.mentions import shopper_price
 from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
-from bot.turn_events import listing_text
+from bot.turn_events import ReplyMeta, listing_text
 
 RECOMMENDED = 4
 """Products recommended in the console's shopper panel."""
@@ -211,9 +211,9 @@ def _shown(session: Session, messages: list[Message]) -> list[dict[str, Any]]:
     """The products the assistant's replies named, newest first, each with why it was shown."""
     why: dict[str, str] = {}
     for m in reversed(messages):
-        meta = m.meta or {}
-        if m.role == Role.ASSISTANT:
-            skus, reasons = meta.get("retrieved_skus") or [], meta.get("reasons") or []
+        reply = ReplyMeta.stored(m.meta) if m.role == Role.ASSISTANT else None
+        if reply is not None:
+            skus, reasons = reply.retrieved_skus, reply.reasons
             for i, sku in enumerate(skus):
                 reason = reasons[i] if i < len(reasons) else ""
                 why.setdefault(sku, "matched the question" if reason in ("", "relevance") else reason)

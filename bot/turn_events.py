@@ -2,7 +2,7 @@
 
 The transport turns the events into frames; the reply's metadata is stored as the
 message's ``meta`` JSON, and read back through :meth:`ReplyMeta.from_json` by whoever
-needs more than a key or two (the chat benchmark, the training export).
+reads it (the console's panel and transcripts, the chat benchmark, the training export and pairs).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from bot.mentions import mention_text, shopper_price
 from bot.models import Message
-from bot.prompts import stock_phrase
+from bot.prompts import PromptRecord, stock_phrase
 from retrieval.catalog import ProductDoc
 
 ReplyStatus = Literal["streaming", "completed", "fallback", "interrupted"]
@@ -97,6 +97,22 @@ class ReplyMeta:
         """
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in meta.items() if k in known})
+
+    @classmethod
+    def stored(cls, meta: Mapping[str, Any] | None) -> ReplyMeta | None:
+        """The record a stored reply or draft carries, or None for a row without one (a notice, a row
+        reserved before its record was written)."""
+        try:
+            return cls.from_json(meta or {})
+        except TypeError:
+            return None
+
+    def prompt_record(self) -> PromptRecord | None:
+        """The prompt this reply was generated from; None when the stored record is unreadable."""
+        try:
+            return PromptRecord.from_meta(self.prompt)
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,9 @@ from bot.mentions import as_references
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
+from bot.turn_events import ReplyMeta
 from finetune.examples import Example, held_out, sha256_file, write_examples
-from finetune.logged import prompt_record, scrubbed_prompt, served_history
+from finetune.logged import scrubbed_prompt, served_history
 
 Say = Callable[[str], None]
 FIXED_BY_GUARD = {"sku", "price", "stock", "markup", "link", "email", "phone", "code", "policy"}
@@ -77,17 +78,20 @@ def _example(*, id: str, source: str, conversation_id: int, record: PromptRecord
                    catalog=record.as_meta()["catalog"], facts=record.facts, route=route)
 
 
-def _reply_skipped(meta: dict[str, Any], question: Message | None, votes: list[int], args: ExportArgs) -> str | None:
+def _reply_skipped(reply: ReplyMeta | None, question: Message | None, votes: list[int], args: ExportArgs
+                   ) -> str | None:
     """Why a logged reply is not an example, or None."""
-    if meta.get("status") != "completed":
-        return f"status_{meta.get('status', 'unknown')}"
-    if "prompt" not in meta or question is None:
+    if reply is None:
+        return "no_prompt_record"
+    if reply.status != "completed":
+        return f"status_{reply.status}"
+    if question is None:
         return "no_prompt_record"
     if any(v < 0 for v in votes):
         return "rated_down"
     if args.min_rating > 0 and not any(v > 0 for v in votes):
         return "not_rated_up"
-    if not args.include_corrected and any(c.get("kind") in FIXED_BY_GUARD for c in meta.get("guard", [])):
+    if not args.include_corrected and any(c.get("kind") in FIXED_BY_GUARD for c in reply.guard):
         return "corrected_by_guard"
     return None
 
@@ -98,10 +102,10 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
     for m in messages:
         if m.role != Role.ASSISTANT:
             continue
-        meta = m.meta or {}
-        question = by_id.get(meta.get("reply_to", -1))
-        reason = _reply_skipped(meta, question, ratings.get(m.id, []), args)
-        record = prompt_record(meta) if reason is None else None
+        reply = ReplyMeta.stored(m.meta)
+        question = by_id.get(reply.reply_to) if reply else None
+        reason = _reply_skipped(reply, question, ratings.get(m.id, []), args)
+        record = reply.prompt_record() if reply and reason is None else None
         text = m.text.strip()
         prefix = record.opening if record and record.opening and text.startswith(record.opening) else ""
         if reason is None:
@@ -110,11 +114,11 @@ def _reply_examples(messages: list[Message], ratings: dict[int, list[int]], args
         if reason is not None:
             skipped[reason] += 1
             continue
-        assert record is not None and question is not None  # _reply_skipped and prompt_record said so
+        assert reply is not None and record is not None and question is not None  # _reply_skipped said so
         yield _example(id=f"message:{m.id}", source="assistant", conversation_id=m.conversation_id,
                        record=record, history=served_history(messages, question.seq, args.history_turns),
                        question=question.text, prefix=prefix, completion=text[len(prefix):],
-                       route=meta.get("route", "product"), clean=clean)
+                       route=reply.route, clean=clean)
 
 
 def _draft_examples(messages: list[Message], drafts: list[Draft], args: ExportArgs, clean: Scrubber,
@@ -123,19 +127,19 @@ def _draft_examples(messages: list[Message], drafts: list[Draft], args: ExportAr
     from_drafts = {d.message_id for d in drafts}
     skipped["agent_without_draft"] += sum(1 for m in messages if m.role == Role.AGENT and m.id not in from_drafts)
     for d in drafts:
-        meta = d.meta or {}
-        question = by_id.get(meta.get("reply_to", -1))
+        reply = ReplyMeta.stored(d.meta)
         if not d.sent_text or d.message_id is None:
             skipped["draft_not_sent"] += 1
             continue
-        record = prompt_record(meta)
-        if record is None or question is None:
+        question = by_id.get(reply.reply_to) if reply else None
+        record = reply.prompt_record() if reply else None
+        if reply is None or record is None or question is None:
             skipped["no_prompt_record"] += 1
             continue
         yield _example(id=f"draft:{d.id}", source="draft", conversation_id=d.conversation_id,
                        record=record,
                        history=draft_turns([m for m in messages if m.seq < question.seq], args.history_turns),
-                       question=question.text, prefix="", completion=d.sent_text, route=meta.get("route", "product"), clean=clean)
+                       question=question.text, prefix="", completion=d.sent_text, route=reply.route, clean=clean)
 
 
 def logged_examples(session: Session, args: ExportArgs, clean: Scrubber, skipped: Counter[str],

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 from bot.models import Message, Role
 from bot.prompts import PromptRecord, Turn
 
 Clean = Callable[[str | None], str | None]
-
-
-def prompt_record(meta: dict[str, Any]) -> PromptRecord | None:
-    """The prompt record a reply or draft stored (``meta.prompt``); None when it is missing or unreadable."""
-    try:
-        return PromptRecord.from_meta(meta["prompt"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def served_history(messages: list[Message], before_seq: int, turns: int) -> list[Turn]:

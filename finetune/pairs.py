@@ -30,9 +30,10 @@ from bot.mentions import as_references
 from bot.models import Conversation, Draft, Feedback, Message, Role, User
 from bot.pii import Scrubber
 from bot.prompts import PromptRecord, Turn
+from bot.turn_events import ReplyMeta
 from finetune.data import FIXED_BY_GUARD, ExportArgs, ExportError, export_dialogs
 from finetune.examples import Example, held_out, sha256_file
-from finetune.logged import Clean, prompt_record, scrubbed_prompt, served_history
+from finetune.logged import Clean, scrubbed_prompt, served_history
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,19 @@ def _pair(*, id: str, source: str, conversation_id: int, record: PromptRecord, h
                 edit_distance=edit_distance)
 
 
+def _asked(meta: dict[str, Any] | None, by_id: dict[int, Message]) -> tuple[Message | None, PromptRecord | None]:
+    """The shopper message a stored reply or draft answers, and the prompt it was generated from."""
+    reply = ReplyMeta.stored(meta)
+    if reply is None:
+        return None, None
+    return by_id.get(reply.reply_to), reply.prompt_record()
+
+
 def _accepted(m: Message, ratings: dict[int, list[int]], fixed_by_guard: set[str]) -> bool:
-    meta = m.meta or {}
-    return (m.role == Role.ASSISTANT and meta.get("status") == "completed" and bool(m.text.strip())
+    reply = ReplyMeta.stored(m.meta)
+    return (m.role == Role.ASSISTANT and reply is not None and reply.status == "completed" and bool(m.text.strip())
             and not any(v < 0 for v in ratings.get(m.id, []))
-            and not any(c.get("kind") in fixed_by_guard for c in meta.get("guard", [])))
+            and not any(c.get("kind") in fixed_by_guard for c in reply.guard))
 
 
 def preference_pairs(messages: list[Message], ratings: dict[int, list[int]], drafts: list[Draft], *,
@@ -71,8 +80,7 @@ def preference_pairs(messages: list[Message], ratings: dict[int, list[int]], dra
     """One conversation's pairs (``messages`` in ``seq`` order)."""
     by_id = {m.id: m for m in messages}
     for d in drafts:
-        meta = d.meta or {}
-        question, record = by_id.get(meta.get("reply_to", -1)), prompt_record(meta)
+        question, record = _asked(d.meta, by_id)
         if not d.sent_text or d.sent_text.strip() == d.suggested_text.strip():
             continue  # not sent, or sent as it was: no preference to learn
         if question is None or record is None or not d.suggested_text.strip():
@@ -85,8 +93,7 @@ def preference_pairs(messages: list[Message], ratings: dict[int, list[int]], dra
     for i, m in enumerate(messages):
         if m.role != Role.ASSISTANT or not any(v < 0 for v in ratings.get(m.id, [])):
             continue
-        meta = m.meta or {}
-        question, record = by_id.get(meta.get("reply_to", -1)), prompt_record(meta)
+        question, record = _asked(m.meta, by_id)
         later = messages[i + 1:]
         better = next((x for x in later if x.role == Role.AGENT), None) or next(
             (x for x in later if _accepted(x, ratings, fixed_by_guard)), None)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bot.dialogue import product_card
 from bot.errors import RequestError
 from bot.models import Message
-from bot.turn_events import shopper_meta
+from bot.turn_events import ReplyMeta, shopper_meta
 from retrieval.index import ProductIndex
 
 
@@ -266,5 +266,6 @@ def stored_frame(index: ProductIndex, msg: Message, *, full: bool = False) -> Me
     """A stored message as a frame: a reply with its product cards (``full``: its whole record, for agents)."""
     if msg.role.value != "assistant":
         return created_frame(msg)
-    docs = (index.get(s) for s in (msg.meta or {}).get("retrieved_skus", []))
+    reply = ReplyMeta.stored(msg.meta)
+    docs = (index.get(s) for s in (reply.retrieved_skus if reply else []))
     return completed_frame(msg, [product_card(d) for d in docs if d], full=full)
