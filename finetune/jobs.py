@@ -156,11 +156,24 @@ async def vllm_for(settings: Settings, url: str | None, adapters: Sequence[tuple
 
 
 def own_export(factory: sessionmaker[Session], name: str) -> Path:
-    """The export folder the adapter was trained on (its manifest says)."""
+    """The export folder the adapter was trained on (its manifest says).
+
+    Raises:
+        ValueError: the adapter was not trained here (a shipped one) or its export folder is gone.
+    """
     from bot import adapters
 
     with factory() as session:
-        return Path(adapters.get(session, name).dataset_manifest["args"]["out_dir"])
+        manifest = adapters.get(session, name).dataset_manifest or {}
+    out_dir = (manifest.get("args") or {}).get("out_dir")
+    if not out_dir:
+        raise ValueError(f"adapter {name!r} was not trained from an export on this machine (a shipped adapter "
+                         "is installed with its weights only): pass --data DIR, a folder that "
+                         "`aisle finetune export --out DIR` wrote")
+    if not (Path(out_dir) / "eval.jsonl").is_file():
+        raise ValueError(f"adapter {name!r} was trained on {out_dir}, which no longer holds eval.jsonl: "
+                         "pass --data DIR, a folder that `aisle finetune export --out DIR` wrote")
+    return Path(out_dir)
 
 
 def held_out_examples(data_dir: Path, limit: int | None) -> list[Example]:

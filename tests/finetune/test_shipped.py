@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.model_store import sha256_of
 from bot.store import load_products
 from finetune import shipped
+from finetune.jobs import own_export
 from retrieval.demo_store import DemoStore, generate
 
 
@@ -93,6 +94,8 @@ def test_install_registers_the_shipped_adapter_live_for_its_store_only(
         assert row.metrics["eval"] == json.loads((shipped.ADAPTER / shipped.MANIFEST).read_text())["held_out"]
     for file in shipped.WEIGHT_FILES:
         assert (Path(row.path) / file).read_bytes() == (shipped.ADAPTER / file).read_bytes()
+    with pytest.raises(ValueError, match="--data DIR"):  # `aisle finetune evaluate` without --data says what to pass
+        own_export(factory, name)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
