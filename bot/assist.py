@@ -24,6 +24,7 @@ from bot.llm.base import Delta, LLMUnavailable
 from bot.mentions import shopper_price
 from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
+from bot.routing import ANSWERED_BY_SERVER
 from bot.turn_events import ReplyMeta, listing_text
 
 RECOMMENDED = 4
@@ -114,11 +115,12 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
                                        agent_id=agent_id, text="", meta=meta.as_json())
     products = [product_card(p) for p in g.products]
     yield DraftReserved(draft_id, conversation_id, products)
-    parts = [g.opening]
-    if g.opening:
-        yield DraftText(draft_id, g.opening)
+    opening = guard.opening(g.opening) if g.opening else ""
+    parts = [opening]
+    if opening:
+        yield DraftText(draft_id, opening)
     try:
-        async for item in dialogue.llm.stream(request) if g.route != "off_task" else _nothing():
+        async for item in dialogue.llm.stream(request) if g.route not in ANSWERED_BY_SERVER else _nothing():
             if isinstance(item, Delta) and (released := guard.feed(item.text)):
                 parts.append(released)
                 yield DraftText(draft_id, released)
@@ -127,10 +129,10 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
             yield DraftText(draft_id, tail)
         reply = "".join(parts).strip()
         if guard.cut_whole:
-            reply = (g.opening + listing_text(g.products)).strip()
+            reply = (opening + listing_text(g.products)).strip()
         meta.status = "completed"
     except LLMUnavailable as exc:  # the agent still gets the products to work from
-        reply = g.opening or fallback_text(g.products)
+        reply = opening or fallback_text(g.products)
         meta.status, meta.error = "fallback", str(exc)[:300]
     meta.guard, meta.mentions = guard.corrections, guard.mentions
     stored = meta.as_json()
@@ -140,7 +142,7 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
 
 
 async def _nothing() -> AsyncGenerator[Delta, None]:
-    """No model text: the server's opening is the whole reply (a declined off-task request)."""
+    """No model text: the server's opening is the whole reply (a declined off-task request, a price comparison)."""
     return
     yield
 

@@ -376,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also ask --limit questions about this catalog (any `aisle catalog import` file, e.g. the "
                          "Online Retail CSV), which the adapter never saw")
     ev.add_argument("--vllm-url", help="a running vLLM with LoRA enabled (default: AISLE_VLLM_URL, else start one)")
+    ev.add_argument("--model-only", action="store_true",
+                    help="send every turn to the model, also those the server answers itself in serving (a decline, "
+                         "a human offered, two products compared by price)")
     ev.add_argument("--promote", action="store_true",
                     help="make the adapter live if it is more grounded than the base model and hallucinates no more")
     ev.set_defaults(fn="finetune.cli:cmd_finetune_evaluate")

@@ -32,7 +32,15 @@ from bot.personalize import Personalizer
 from bot.policy import HANDOFF_OFFER, Decision, Policy
 from bot.prompts import PromptRecord, Turn
 from bot.reply_text import ReplyText
-from bot.routing import DECLINE, Route, order_grounding, policy_grounding, route
+from bot.routing import (
+    ANSWERED_BY_SERVER,
+    SERVER_REPLIES,
+    Route,
+    order_grounding,
+    policy_grounding,
+    route,
+    server_reply,
+)
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from bot.turn_events import (
     MessageSaved,
@@ -321,8 +329,8 @@ class Dialogue:
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
-        if where.kind == "off_task":  # declined in the server's words; the model is not asked
-            return Grounded([], [], [], "", None, opening=DECLINE, intent=intent, route=where.kind)
+        if where.kind in SERVER_REPLIES:  # declined, or told how to reach a human: the model is not asked
+            return Grounded([], [], [], "", None, opening=SERVER_REPLIES[where.kind], intent=intent, route=where.kind)
         if where.kind == "order":
             with self.factory() as session:
                 g = order_grounding(session, user_id=user_id, number=where.order_number)
@@ -330,6 +338,9 @@ class Dialogue:
             g = policy_grounding(str(where.topic), dict(self.config.policies))
         else:
             products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
+            if served := server_reply(text, products):  # two listed products compared: the catalog answers
+                return Grounded(products, scores, reasons, constraint, profile, opening=served[1], intent=intent,
+                                route=served[0])
             return Grounded(products, scores, reasons, constraint, profile, intent=intent)
         return Grounded([], [], [], "", None, facts=g.facts, opening=g.opening, intent=intent, route=where.kind)
 
@@ -493,11 +504,12 @@ class Dialogue:
             waited = await self.gate.ready(ticket)
             latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=turn.clock.now(), first_token=None)
             if turn.opening:  # the server's own words first: an offer of a human, the real order status or policy
-                out.parts.append(turn.opening)
+                shown = guard.opening(turn.opening)
+                out.parts.append(shown)
                 latency["first_token"] = turn.clock.now()
-                yield ReplyDelta((await turn.reserved).id, turn.opening)
-            if turn.g.route == "off_task":
-                out.usage = Usage(0, 0, "declined", self.llm.model_name)
+                yield ReplyDelta((await turn.reserved).id, shown)
+            if turn.g.route in ANSWERED_BY_SERVER:
+                out.usage = Usage(0, 0, "answered_by_server", self.llm.model_name)
                 return
             async for item in stream:
                 if isinstance(item, Delta):

@@ -19,6 +19,11 @@ class ReplyText:
         """Take a delta from the model; return the text that can be shown now."""
         return self.renderer.feed(self.guard.feed(delta))
 
+    def opening(self, text: str) -> str:
+        """The server's own words before the model's: not guarded (the server wrote them from the facts),
+        their product references rendered and recorded like the model's."""
+        return self.renderer.feed(text) + self.renderer.finish()
+
     def finish(self) -> str:
         """The rest, once the model has stopped."""
         return self.renderer.feed(self.guard.finish()) + self.renderer.finish()

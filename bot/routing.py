@@ -4,19 +4,29 @@ An order number in the message always routes to the orders table; otherwise the
 intent decides. The reply to an order or policy question opens with the real
 facts, written by the server, so the model never makes up a status or a policy.
 
-A request for work a shop assistant does not do (write code, a query, an essay, a poem)
-is declined by the server in its own words (route ``off_task``), without calling the model.
+Some turns the server answers whole, in its own words, without calling the model
+(:func:`server_reply`; serving and ``aisle finetune evaluate`` both use it):
+
+- a request for work a shop assistant does not do (write code, a query, an essay, a poem):
+  declined (route ``off_task``);
+- an attempt to override the instructions or to get at the prompt, the staff's secrets or other
+  shoppers' data: declined (route ``injection``);
+- a request for a human: told how to reach one (route ``human``; the intent model routes it too);
+- two listed products compared by name: the catalog's answer (route ``compare``, :mod:`bot.comparison`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.comparison import comparison_reply
 from bot.models import Order
+from retrieval.catalog import ProductDoc
 
 ORDER_NUMBER = re.compile(r"\b([A-Z]\d{5,})\b", re.I)
 _WORK = (r"(?:code|function|script|program|algorithm|query|regex|class|essay|poem|story|song|lyrics|"
@@ -34,6 +44,32 @@ NOT_OFF_TASK = re.compile(r"\b(?:discount|promo|coupon|voucher|gift|tracking|ord
                           r"|\bgift (?:card|message|note)\b|\breview\b", re.IGNORECASE)
 DECLINE = ("I can only help with shopping here: finding products, your orders, delivery and returns. "
            "What can I find for you?")
+INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,30}\b(?:previous|prior|above|earlier|all|your|these|"
+    r"those|system)\b.{0,20}\b(?:instructions?|prompts?|rules|guidelines|directions)\b"
+    r"|\b(?:ignore|disregard|forget)\b.{0,20}\babove\b"
+    r"|\bsystem (?:prompt|message|instructions?)\b|\byour (?:instructions|prompt)\b"
+    r"|\b(?:repeat|print|show|reveal|tell me) (?:me )?(?:everything|all|the text|what(?:'s| is)) (?:above|before)\b"
+    r"|\byou are now\b|\bdeveloper mode\b|\bjailbreak|\bno (?:rules|restrictions)\b"
+    r"|\bpretend (?:you are|you're|to be)\b|\b(?:admin|staff|employee|internal) (?:password|discount|code|account)"
+    r"|\b(?:other|another|all) (?:customers?|shoppers?|users?|clients?)(?:'s?)? (?:e-?mails?|addresses|phone|"
+    r"numbers?|orders?|data|details|names|accounts?|cards?|passwords?)"
+    r"|\b(?:e-?mails?|addresses|phone numbers|orders|data|details|names|accounts) of (?:your |the )?(?:other|all) "
+    r"(?:customers|shoppers|users|clients)\b",
+    re.IGNORECASE)
+"""Attempts to override the instructions, read the prompt, or get at secrets or other shoppers' data."""
+REFUSE = "I can't help with that, but I'm happy to help you find something in our store."
+ASKS_FOR_HUMAN = re.compile(
+    r"\b(?:talk|speak|chat|connect|transfer|put)\b.{0,20}\b(?:to|with)\b.{0,12}\b(?:human|person|people|"
+    r"agent|representative|rep|operator|someone|somebody|customer (?:service|support|care)|support team|staff)\b"
+    r"|\b(?:want|need|get|give me|is there|any|prefer)\b.{0,10}\b(?:real|live|actual) (?:human|person|agent|people)\b"
+    r"|^\W*(?:a |an )?(?:real|live) (?:human|person|agent)\b|\bhuman (?:agent|operator|support)\b",
+    re.IGNORECASE)
+"""Requests for a human colleague ("can I talk to a person?", "a live agent please")."""
+HUMAN_INTENTS = frozenset({"contact_human_agent"})
+HUMAN = 'Of course: press "talk to a human" below and a colleague will join you.'
+SERVER_REPLIES = {"off_task": DECLINE, "injection": REFUSE, "human": HUMAN}
+"""The server's whole reply per route it answers alone (a comparison is written per turn)."""
 ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order"})
 POLICY_INTENTS = {
     "return_item": "returns", "get_refund": "returns", "check_refund_policy": "returns", "track_refund": "returns",
@@ -41,9 +77,13 @@ POLICY_INTENTS = {
 }
 
 
+ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare"})
+"""Routes whose whole reply the server writes (a decline, a price comparison from the catalog): no model call."""
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    kind: str  # "order", "policy", "off_task" or "product"
+    kind: str  # "order", "policy", "off_task", "injection", "human" or "product" ("compare" once products are known)
     topic: str | None = None
     order_number: str | None = None
 
@@ -56,15 +96,38 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     """Pick the route for a message."""
     if m := ORDER_NUMBER.search(text):
         return Route("order", order_number=m.group(1).upper())
+    if INJECTION.search(text):
+        return Route("injection")
     if off_task(text):
         return Route("off_task")
+    if ASKS_FOR_HUMAN.search(text):
+        return Route("human")
     if confidence < MIN_CONFIDENCE:
         return Route("product")
+    if intent in HUMAN_INTENTS:
+        return Route("human")
     if intent in ORDER_INTENTS:
         return Route("order")
     if intent in POLICY_INTENTS:
         return Route("policy", topic=POLICY_INTENTS[intent])
     return Route("product")
+
+
+def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None = None, confidence: float = 1.0
+                 ) -> tuple[str, str] | None:
+    """The route and the whole reply of a turn the server answers without the model, or None.
+
+    Args:
+        text: the shopper's message.
+        products: the turn's listed products (a comparison is answered from them).
+        intent: the intent model's label, with its calibrated ``confidence``.
+    """
+    kind = route(text, intent, confidence).kind
+    if kind in SERVER_REPLIES:
+        return kind, SERVER_REPLIES[kind]
+    if kind == "product" and (answer := comparison_reply(text, products)) is not None:
+        return "compare", answer
+    return None
 
 
 def off_task(text: str) -> bool:

@@ -209,12 +209,14 @@ async def run(settings: Settings, args: LearningBenchArgs) -> dict[str, Any]:
         "off_task": {}, "catalog": {}, "replies": {}}
     async with vllm_for(settings, args.url, [(live_name, live_path), ("learned-from-logs", str(learned))]) as llm:
         for side, model in sides.items():
-            replies = await generate(llm, held_out, model=model, max_tokens=64, concurrency=8, desc=f"off-task {side}")
+            replies = await generate(llm, held_out, model=model, max_tokens=64, concurrency=8, desc=f"off-task {side}",
+                                     served=False)  # what the model learned, not what the server declines
             right = [declines(r) for r in replies]
             report["off_task"][side] = {"declined_rate": sum(right) / len(right), "examples": len(right)}
             report["replies"][side] = [{"question": ex.question, "reply": r, "declines": ok}
                                        for ex, r, ok in zip(held_out, replies, right, strict=True)]
-            answers = await generate(llm, catalog, model=model, max_tokens=64, concurrency=8, desc=f"catalog {side}")
+            answers = await generate(llm, catalog, model=model, max_tokens=64, concurrency=8, desc=f"catalog {side}",
+                                     served=False)
             figures = rates(answers, catalog)
             report["catalog"][side] = {k: figures[k] for k in ("examples", "grounded_rate", "hallucination_rate",
                                                                "broken_text_rate")}

@@ -42,6 +42,7 @@ from typing import Any
 from bot.guard import PRICE, StreamGuard, holes
 from bot.llm.base import Delta, GenerationRequest, LLMBackend
 from bot.mentions import rendered
+from bot.routing import server_reply
 from finetune.correctness import correct, invented_names, turn_kind
 from finetune.examples import Example
 from retrieval.catalog import ProductDoc
@@ -166,14 +167,20 @@ def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]
 
 
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,
-                   concurrency: int, desc: str) -> list[str]:
-    """Each example's reply (the prefix not included), ``concurrency`` requests at a time."""
+                   concurrency: int, desc: str, served: bool = True) -> list[str]:
+    """Each example's reply (the prefix not included), ``concurrency`` requests at a time; a turn the server
+    answers itself in serving (:func:`bot.routing.server_reply`: a decline, a human offered, two listed
+    products compared by price) gets the
+    server's reply, for the base model and the adapter alike (``served`` False: the model answers all)."""
     from tqdm import tqdm
 
     gate = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(examples), desc=desc, file=sys.stderr)
 
     async def one(ex: Example) -> str:
+        if served and (answer := server_reply(ex.question, ex.products())) is not None:
+            bar.update(1)  # the server answers this one itself, as in serving: no model call
+            return answer[1]
         request = GenerationRequest(messages=ex.messages, max_tokens=max_tokens, temperature=0.0, model=model,
                                     repetition_penalty=1.1, prefix=ex.prefix)
         async with gate:
@@ -196,6 +203,8 @@ class EvalArgs:
     adapter: str | None = field(metadata={"help": "Adapter (vLLM model name) to compare with the base model."})
     max_tokens: int = field(default=96, metadata={"help": "Cap on each reply, as in serving."})
     concurrency: int = field(default=8, metadata={"help": "Requests in flight at once."})
+    served: bool = field(default=True, metadata={
+        "help": "Turns the server answers itself in serving get the server's reply; False: the model answers all."})
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1 or self.concurrency < 1:
@@ -211,12 +220,14 @@ async def compare(llm: LLMBackend, examples: Sequence[Example], args: EvalArgs) 
     if not examples:
         raise ValueError("no examples to evaluate on")
     base = await generate(llm, examples, model=None, max_tokens=args.max_tokens, concurrency=args.concurrency,
-                          desc="base model")
-    report: dict[str, Any] = {"examples": len(examples), "base": rates(base, examples)}
+                          desc="base model", served=args.served)
+    report: dict[str, Any] = {"examples": len(examples), "base": rates(base, examples),
+                              "answered_by_server": sum(server_reply(ex.question, ex.products()) is not None
+                                                        for ex in examples) if args.served else 0}
     tuned: list[str] = []
     if args.adapter:
         tuned = await generate(llm, examples, model=args.adapter, max_tokens=args.max_tokens,
-                               concurrency=args.concurrency, desc=f"adapter {args.adapter}")
+                               concurrency=args.concurrency, desc=f"adapter {args.adapter}", served=args.served)
         report["adapter"] = rates(tuned, examples)
         report["adapter_name"] = args.adapter
     report["replies"] = [{"id": ex.id, "question": ex.question, "base": b, "adapter": tuned[i] if tuned else None,
@@ -249,7 +260,8 @@ async def against_live(llm: LLMBackend, examples: Sequence[Example], *, candidat
     replies = {}
     for role, model in (("live", live), ("candidate", candidate)):
         replies[role] = await generate(llm, examples, model=model, max_tokens=args.max_tokens,
-                                       concurrency=args.concurrency, desc=f"{role} {model or 'base'}")
+                                       concurrency=args.concurrency, desc=f"{role} {model or 'base'}",
+                                       served=args.served)
         report[role] = rates(replies[role], examples)
     report["replies"] = [{"id": ex.id, "question": ex.question, "live": replies["live"][i],
                           "candidate": replies["candidate"][i]} for i, ex in enumerate(examples)]

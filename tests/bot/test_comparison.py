@@ -1,0 +1,57 @@
+"""Two listed products compared by price: the server answers from the catalog, or leaves it to the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.comparison import compared, comparison_reply
+from bot.mentions import rendered
+from retrieval.catalog import ProductDoc
+
+
+def doc(sku: str, title: str, price: float, stock: int = 5) -> ProductDoc:
+    return ProductDoc(sku=sku, title=title, category="Fitness", price=price, currency="GBP", stock=stock)
+
+
+LISTED = [
+    doc("K-1", "Velora Extra Thick Kettlebell (Black)", 60.0),
+    doc("K-2", "Ironclad Extra Thick Kettlebell (Black)", 45.5),
+    doc("K-3", "Velora Extra Thick Kettlebell (Red)", 60.0),
+    doc("K-4", "Ironclad Grip Dumbbell", 45.5, stock=0),
+    doc("K-5", "Strider Kettlebell Stand", 19.0),
+]
+
+
+@pytest.mark.parametrize("message", [
+    "Velora Extra Thick Kettlebell or Ironclad Extra Thick Kettlebell, which one is cheaper?",
+    "compare the velora extra thick kettlebell and the ironclad extra thick kettlebell",
+    "what's the difference between the Ironclad Extra-Thick Kettlebell and the Velora Extra Thick Kettlebell?",
+])
+def test_the_cheaper_of_two_named_products_comes_from_the_catalog(message: str) -> None:
+    assert comparison_reply(message, LISTED) == "[2] is cheaper than [1]."
+    shown = rendered("[2] is cheaper than [1].", LISTED)
+    assert shown == "Ironclad Extra Thick Kettlebell (Black) (£45.50) is cheaper than Velora Extra Thick Kettlebell (Black) (£60.00)."
+
+
+def test_which_costs_more_same_price_and_stock_are_said_as_asked() -> None:
+    assert comparison_reply("which is more expensive, the velora extra thick kettlebell or the strider kettlebell "
+                            "stand?", LISTED) == "[1] costs more than [5]."
+    assert comparison_reply("ironclad extra thick kettlebell vs ironclad grip dumbbell", LISTED) == \
+        "[2] and [4] cost the same. [4] is out of stock at the moment."
+
+
+@pytest.mark.parametrize("message", [
+    "is the velora extra thick kettlebell any good?",  # one product, no comparison asked
+    "velora kettlebell or ironclad kettlebell, which is cheaper?",  # partial names: the model answers
+    "which is cheaper: velora extra thick kettlebell, ironclad extra thick kettlebell or strider kettlebell stand?",
+    "ironclad extra thick kettlebell or ironclad grip dumbbell?",  # two named, but no comparison asked
+])
+def test_anything_less_certain_is_left_to_the_model(message: str) -> None:
+    assert comparison_reply(message, LISTED) is None
+
+
+def test_variants_of_one_title_at_different_prices_are_ambiguous() -> None:
+    listed = [*LISTED[:2], doc("K-6", "Velora Extra Thick Kettlebell (Gold)", 99.0)]
+    assert compared("velora extra thick kettlebell or ironclad extra thick kettlebell: which is cheaper?", listed) is None
+    assert compared("velora extra thick kettlebell or ironclad extra thick kettlebell: which is cheaper?",
+                    LISTED) == (LISTED[1], LISTED[0])  # the red one costs what the black one costs
