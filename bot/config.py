@@ -68,7 +68,10 @@ class Settings(BaseSettings):
         "they reach vLLM together (0 = never wait).")
     stream_interval: int = Field(
         3, ge=1, le=16, description="vLLM sends the first token at once, then every N tokens: fewer events "
-        "for the server and the socket to carry.")
+        "for the server and the socket to carry (under load; see stream_every_token_below).")
+    stream_every_token_below: int = Field(
+        8, ge=0, le=1024, description="While fewer replies than this stream at once, vLLM sends every token: "
+        "the guard can let the first words out at the model's pace. 0: always stream_interval.")
 
     connect_timeout_s: float = Field(3.0, gt=0)
     first_token_timeout_s: float = Field(

@@ -233,6 +233,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         "requests": len(aisle),
         "max_tokens": args.max_tokens,
         "stream_interval": settings.stream_interval,
+        "stream_every_token_below": settings.stream_every_token_below,
         "ttft_ms": {"p50": a_ttft["p50"], "p95": a_ttft["p95"]},
         "tokens_per_s": round(a_tps, 1),
         "raw_vllm": {"ttft_ms": {"p50": r_ttft["p50"], "p95": r_ttft["p95"]}, "tokens_per_s": round(r_tps, 1)},
@@ -337,12 +338,14 @@ def main(args: ChatBenchArgs) -> int:
                AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
                AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path),
                AISLE_STREAM_INTERVAL=str(base_settings.stream_interval),
+               AISLE_STREAM_EVERY_TOKEN_BELOW=str(base_settings.stream_every_token_below),
                # every simulated shopper comes from this one address: lift the per-IP caps
                AISLE_SESSIONS_PER_IP_PER_MIN="100000", AISLE_SESSION_BURST_PER_IP="100000",
                AISLE_SOCKETS_PER_IP="100000")
     # the raw side sends what the app sends: same sampling, same streaming interval
     settings = Settings(home=home, database_url=db_url, vllm_url=vllm_url, base_model=model,
-                        temperature=0, max_tokens=args.max_tokens, stream_interval=base_settings.stream_interval)
+                        temperature=0, max_tokens=args.max_tokens, stream_interval=base_settings.stream_interval,
+                        stream_every_token_below=base_settings.stream_every_token_below)
     log = (home / "serve.log").open("w")
     app = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
                            stdout=log, stderr=subprocess.STDOUT)

@@ -45,6 +45,7 @@ def vllm_config(settings: Settings, base_url: str, served_model_name: str | None
         first_token_timeout_s=settings.first_token_timeout_s,
         token_gap_timeout_s=settings.token_gap_timeout_s,
         stream_interval=settings.stream_interval,
+        every_token_below=settings.stream_every_token_below,
     )
 
 

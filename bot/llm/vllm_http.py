@@ -30,6 +30,10 @@ class VLLMConfig:
     first_token_timeout_s: float = field(default=20.0, metadata={"help": "Wait for the first token."})
     token_gap_timeout_s: float = field(default=10.0, metadata={"help": "Longest gap between tokens."})
     stream_interval: int = field(default=1, metadata={"help": "Tokens per streamed chunk after the first."})
+    every_token_below: int = field(default=0, metadata={
+        "help": "While fewer streams than this are open, ask for every token (the first words reach the reader "
+                "sooner); from this many on, every stream_interval tokens (fewer events under load). 0: always "
+                "stream_interval."})
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -39,6 +43,8 @@ class VLLMConfig:
                 raise ValueError(f"{name} must be positive")
         if self.stream_interval < 1:
             raise ValueError("stream_interval must be at least 1")
+        if self.every_token_below < 0:
+            raise ValueError("every_token_below must be non-negative")
 
 
 class VLLMBackend(LLMBackend):
@@ -49,6 +55,7 @@ class VLLMBackend(LLMBackend):
 
     def __init__(self, config: VLLMConfig) -> None:
         self.config = config
+        self.open_streams = 0
         self._client = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"),
             timeout=httpx.Timeout(
@@ -64,6 +71,10 @@ class VLLMBackend(LLMBackend):
     def model_name(self) -> str:
         return self.config.served_model_name
 
+    def interval(self) -> int:
+        """Tokens per chunk for a stream opened now: every token while few streams are open."""
+        return 1 if self.open_streams < self.config.every_token_below else self.config.stream_interval
+
     def _payload(self, request: GenerationRequest) -> dict[str, object]:
         messages = request.messages
         if request.prefix:
@@ -77,8 +88,8 @@ class VLLMBackend(LLMBackend):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if self.config.stream_interval > 1:
-            payload["stream_interval"] = self.config.stream_interval
+        if (interval := self.interval()) > 1:
+            payload["stream_interval"] = interval
         if request.stop:
             payload["stop"] = list(request.stop)
         if request.min_tokens:
@@ -93,8 +104,10 @@ class VLLMBackend(LLMBackend):
         usage: Usage | None = None
         finish: str | None = None
         got_token = False
+        payload = self._payload(request)
+        self.open_streams += 1
         try:
-            async with self._client.stream("POST", "/v1/chat/completions", json=self._payload(request)) as resp:
+            async with self._client.stream("POST", "/v1/chat/completions", json=payload) as resp:
                 if resp.status_code != 200:
                     body = (await resp.aread()).decode(errors="replace")[:300]
                     raise LLMUnavailable(f"vLLM answered {resp.status_code}: {body}")
@@ -126,6 +139,8 @@ class VLLMBackend(LLMBackend):
                             yield Delta(text)
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"vLLM unreachable at {self.config.base_url}: {exc!r}") from exc
+        finally:
+            self.open_streams -= 1
         if usage is None:
             raise LLMUnavailable("vLLM closed the stream before it finished")
         yield Usage(usage.prompt_tokens, usage.completion_tokens, finish, model, adapter=request.model)

@@ -24,6 +24,25 @@ async def test_the_stream_interval_is_asked_for_only_when_it_batches_tokens() ->
         VLLMConfig(base_url="http://127.0.0.1:1", stream_interval=0)
 
 
+async def test_every_token_while_few_replies_stream_then_the_interval_under_load() -> None:
+    from bot.llm.base import LLMUnavailable
+
+    backend = VLLMBackend(VLLMConfig(base_url="http://127.0.0.1:1", connect_timeout_s=0.5, stream_interval=3,
+                                     every_token_below=2))
+    assert "stream_interval" not in backend._payload(REQUEST)  # no stream open: every token
+    backend.open_streams = 1
+    assert "stream_interval" not in backend._payload(REQUEST)
+    backend.open_streams = 2  # from this many on: chunks of 3
+    assert backend._payload(REQUEST)["stream_interval"] == 3
+    backend.open_streams = 0
+    with pytest.raises(LLMUnavailable):  # nothing listens there: the failed stream is not left counted
+        [item async for item in backend.stream(REQUEST)]
+    assert backend.open_streams == 0
+    await backend.aclose()
+    with pytest.raises(ValueError, match="every_token_below"):
+        VLLMConfig(base_url="http://127.0.0.1:1", every_token_below=-1)
+
+
 async def test_a_minimum_length_is_asked_for_only_when_set_and_never_above_the_maximum() -> None:
     backend = VLLMBackend(VLLMConfig(base_url="http://127.0.0.1:1"))
     exact = GenerationRequest(messages=REQUEST.messages, max_tokens=8, min_tokens=8)
