@@ -1,12 +1,12 @@
 """Which of two listed products is cheaper: answered by the server from the catalog, not by the model.
 
 "Which one is cheaper, the X or the Y?", "compare the X and the Y": when the shopper's message names two of
-the turn's listed products by their whole titles and asks how they compare, the catalog knows the answer.
+the turn's listed products by their whole titles (word for word) and asks how they compare, the catalog knows the answer.
 The server writes it ("[2] is cheaper than [1].", each reference rendered as the exact title and price) and
 the model is not asked: a 135M model reads two prices and calls either one cheaper; the catalog does not.
 
-Anything less certain (one product named, a partial name, two variants of one title at different prices)
-is left to the model, as before.
+A title listed in several variants (colours) at different prices is compared by its cheapest variant.
+Anything less certain (one product named, a partial name, three titles) is left to the model, as before.
 """
 
 from __future__ import annotations
@@ -28,17 +28,22 @@ def base_title(p: ProductDoc) -> str:
     return p.title.split(" (")[0]
 
 
+def _words(text: str) -> str:
+    return " ".join(w.lower() for w in WORD.findall(text))
+
+
 def named_products(message: str, products: Sequence[ProductDoc]) -> list[list[ProductDoc]]:
     """The listed products a message names, grouped by title (variants together), in listed order.
 
-    A title is named when every word of it (its variant left out) is in the message.
+    A title is named when the message holds it whole (its variant left out), word for word, whatever the
+    case and punctuation: "the kinetix mini-pump" names "Kinetix Mini Pump (Red)".
     """
-    words = {w.lower() for w in WORD.findall(message)}
+    said = f" {_words(message)} "
     groups: dict[str, list[ProductDoc]] = {}
     for p in products:
-        title = {w.lower() for w in WORD.findall(base_title(p))}
-        if title and title <= words:
-            groups.setdefault(base_title(p).lower(), []).append(p)
+        title = _words(base_title(p))
+        if title and f" {title} " in said:
+            groups.setdefault(title, []).append(p)
     return list(groups.values())
 
 
@@ -47,9 +52,9 @@ def compared(message: str, products: Sequence[ProductDoc]) -> tuple[ProductDoc, 
     if not ASKS_TO_COMPARE.search(message):
         return None
     groups = named_products(message, products)
-    if len(groups) != 2 or any(len({p.price for p in g}) > 1 for g in groups):
-        return None  # not two products, or a title whose variants cost differently: the model answers
-    a, b = sorted((g[0] for g in groups), key=lambda p: p.price)
+    if len(groups) != 2:
+        return None  # one product, or more than two: the model answers
+    a, b = sorted((min(g, key=lambda p: p.price) for g in groups), key=lambda p: p.price)  # each title's cheapest
     return a, b
 
 

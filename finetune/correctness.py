@@ -10,7 +10,8 @@ example's own target reply, which the dialog generator wrote from the facts:
   shopper's price limits;
 - ``cheapest``: the product recommended first is the one the target recommends (the cheapest
   matching product in stock);
-- ``compare``: both products referred to; "cheaper" said of the cheaper one;
+- ``compare``: both titles the question names referred to (a variant of each); "cheaper" said of the
+  cheaper of the variants referred to;
 - ``price``, ``stock``: about the product asked for, with no stock claim the catalog contradicts;
 - follow-ups ("anything cheaper?", "the second one?"): about a product the target names, or
   none when the target has none to offer;
@@ -34,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from bot.comparison import named_products
 from bot.mentions import references
 from bot.prompts import SYSTEM
 from finetune.examples import Example
@@ -106,7 +108,8 @@ def invented_names(reply: str, ex: Example) -> list[str]:
             while j < len(tokens) and tokens[j][0].isalnum() and _name_like(tokens[j]):
                 j += 1
             run = tokens[i:j]
-            unknown = [t for k, t in enumerate(run, start=i) if t.lower() not in known and k > 0]  # k 0: by grammar
+            unknown = [t for k, t in enumerate(run, start=i)  # k 0: capitalised by grammar; "I'm" is "I"
+                       if t.lower() not in known and t.lower().split("'")[0] not in known and k > 0]
             if unknown:
                 found.append(" ".join(run))
             i = j
@@ -134,18 +137,25 @@ def _first_is_targets(reply: str, ex: Example, refs: list[ProductDoc], want: lis
 
 
 def _compare(reply: str, ex: Example, refs: list[ProductDoc], want: list[ProductDoc], cut: set[str]) -> bool:
-    if len(want) < 2:
-        return _about_asked(reply, ex, refs, want, cut)
-    if {p.sku for p in refs} != {p.sku for p in want} or cut & CLAIMS:
+    """Both products the question names referred to (any variant of each title), and what is said of their
+    prices true of the variants referred to."""
+    if cut & CLAIMS:
         return False
-    cheap, dear = sorted(want, key=lambda p: p.price)
+    groups = named_products(ex.question, ex.products())
+    if len(groups) != 2:  # the question does not name two listed titles: the target says what to answer
+        return _about_asked(reply, ex, refs, want, cut) if len(want) < 2 else {p.sku for p in refs} == {
+            p.sku for p in want}
+    picked = [[p for p in refs if p in g] for g in groups]
+    if not all(picked):
+        return False
+    low, high = sorted((min(p.price for p in g) for g in picked))
     if SAME_PRICE.search(reply):
-        return cheap.price == dear.price
+        return low == high
     said = CHEAPER.search(reply)
     if said is None:
         return True  # both named, their prices rendered by the catalog, no claim made
     before = references(reply[:said.start()], ex.products())
-    return bool(before) and before[-1].sku == cheap.sku
+    return bool(before) and any(before[-1] in g and before[-1].price == low for g in picked)
 
 
 def _about_asked(reply: str, ex: Example, refs: list[ProductDoc], want: list[ProductDoc], cut: set[str]) -> bool:

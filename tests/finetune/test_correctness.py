@@ -42,6 +42,9 @@ CASES = [  # (example, a right reply, a wrong reply)
      "[1] is cheaper than [3].", "[3] is cheaper than [1]."),
     (example("compare.difference", "Strider Trail Shoe vs Tempo Racing Flat", "[1] is cheaper than [3]."),
      "[3] costs more, so [1] is cheaper.", "[1] and [2] are both good."),
+    (example("compare.or", "Strider Trail Shoe or Tempo Racing Flat, which is cheaper?", "[1] is cheaper than [3].",
+             catalog=[*CATALOG, {**CATALOG[2], "sku": "RUN-4", "title": "Tempo Racing Flat (red)", "price": 70.0}]),
+     "[4] is cheaper than [1].", "[1] is cheaper than [4]."),  # another variant of a title the question names
     (example("price.how_much", "how much is the Tempo Racing Flat?", "That's [3], and it's in stock."),
      "It's [3].", "It's [1]."),
     (example("stock.in", "is the Pacer Road Shoe in stock?", "Sorry, [2] is out of stock right now."),
@@ -101,6 +104,8 @@ def test_rates_report_correctness_overall_and_per_turn_kind() -> None:
     ("Try the X200 model.", ["X200"]),
     ("Try [1], the Strider Trail Shoe in Running Shoes. Thank You!", []),
     ("Sorry, I can only reply in English. Prices are in USD.", []),
+    ("Sorry, but I'm happy to help and I'll find it.", []),  # "I'm" is "I"
+    ("Ask at McDonald's instead.", ["McDonald's"]),
 ])
 def test_a_name_the_prompt_never_gave_makes_any_reply_wrong(reply: str, names: list[str]) -> None:
     ex = example("find.have", "do you have a trail shoe?", "Try [1].")
