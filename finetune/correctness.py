@@ -148,7 +148,7 @@ def _compare(reply: str, ex: Example, refs: list[ProductDoc], want: list[Product
     picked = [[p for p in refs if p in g] for g in groups]
     if not all(picked):
         return False
-    low, high = sorted((min(p.price for p in g) for g in picked))
+    low, high = sorted(min(p.price for p in g) for g in picked)
     if SAME_PRICE.search(reply):
         return low == high
     said = CHEAPER.search(reply)
