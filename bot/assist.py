@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
-from bot.dialogue import Dialogue, fallback_text, product_card
+from bot.dialogue import Dialogue, fallback_text, first_shown, product_card
 from bot.errors import RequestError
 from bot.llm.base import Delta, LLMUnavailable
 from bot.mentions import shopper_price
@@ -67,8 +67,9 @@ DraftEvent = DraftReserved | DraftText | DraftReply
 
 
 def _latest_question(session: Session, conversation_id: int, history_turns: int
-                     ) -> tuple[int, Message, list[Turn]]:
-    """The shopper's user id, their latest message, and the messages before it (oldest first)."""
+                     ) -> tuple[int, Message, list[Turn], str | None]:
+    """The shopper's user id, their latest message, the messages before it (oldest first), and the SKU the
+    reply before it named first."""
     conv = session.get(Conversation, conversation_id)
     if conv is None:
         raise AssistError("unknown_conversation", f"No conversation {conversation_id}.")
@@ -77,7 +78,7 @@ def _latest_question(session: Session, conversation_id: int, history_turns: int
     last = next((i for i in range(len(rows) - 1, -1, -1) if rows[i].role == Role.SHOPPER), None)
     if last is None:
         raise AssistError("nothing_to_draft", "The shopper has not written anything yet.")
-    return conv.user_id, rows[last], draft_turns(rows[:last], history_turns)
+    return conv.user_id, rows[last], draft_turns(rows[:last], history_turns), first_shown(rows[:last])
 
 
 def draft_turns(messages: list[Message], turns: int) -> list[Turn]:
@@ -98,16 +99,16 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
         AssistError: for an unknown conversation, or one with no shopper message to answer.
     """
 
-    def load() -> tuple[int, Message, list[Turn]]:
+    def load() -> tuple[int, Message, list[Turn], str | None]:
         with dialogue.factory() as session:
             return _latest_question(session, conversation_id, dialogue.config.history_turns)
 
-    user_id, question, turns = await asyncio.to_thread(load)
+    user_id, question, turns, shown_sku = await asyncio.to_thread(load)
     text = question.text
     earlier = [t.text for t in turns if t.role == "user"]
     signals = await dialogue.classify(text)
     g = await dialogue.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
-                              intent=signals.intent if signals else None)
+                              intent=signals.intent if signals else None, shown_sku=shown_sku)
     request, record = dialogue.request_for(g, turns, text, g.opening)
     guard = dialogue.guard_for(g, text, g.opening)
     meta = dialogue.reply_meta(g, request, record, reply_to=question.id)

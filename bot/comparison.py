@@ -1,4 +1,5 @@
-"""Which of two listed products is cheaper: answered by the server from the catalog, not by the model.
+"""Which of two listed products is cheaper, and whether there is anything cheaper: answered by the server from
+the catalog, not by the model.
 
 "Which one is cheaper, the X or the Y?", "compare the X and the Y": when the shopper's message names two of
 the turn's listed products by their whole titles (word for word) and asks how they compare, the catalog knows the answer.
@@ -7,6 +8,9 @@ the model is not asked: a 135M model reads two prices and calls either one cheap
 
 A title listed in several variants (colours) at different prices is compared by its cheapest variant.
 Anything less certain (one product named, a partial name, three titles) is left to the model, as before.
+
+"Anything cheaper?" right after a recommendation is answered the same way: the cheapest listed product in
+stock below the one the previous reply named first, or that there is none.
 """
 
 from __future__ import annotations
@@ -76,3 +80,31 @@ def comparison_reply(message: str, products: Sequence[ProductDoc]) -> str | None
         text += f" {' and '.join(f'[{products.index(p) + 1}]' for p in out)} {'is' if len(out) == 1 else 'are'} " \
                 "out of stock at the moment."
     return text
+
+
+ASKS_FOR_CHEAPER = re.compile(r"\b(?:cheaper|less expensive|lower[- ]priced|more affordable)\b", re.IGNORECASE)
+SHORT_FOLLOW_UP = 6
+"""Words at most in "anything cheaper?": a longer message carries wishes of its own, and the model answers it."""
+NOTHING_CHEAPER = "I don't have anything cheaper that fits right now."
+
+
+def shown_first(previous_reply: str, products: Sequence[ProductDoc]) -> ProductDoc | None:
+    """The product among ``products`` that a reply's text named first, by its exact title (the catalog wrote it);
+    serving reads it from the reply's recorded mentions instead."""
+    said = previous_reply.lower()
+    hits = [(said.find(p.title.lower()), i) for i, p in enumerate(products) if p.title.lower() in said]
+    return products[min(hits)[1]] if hits else None
+
+
+def cheaper_reply(message: str, shown: ProductDoc | None, products: Sequence[ProductDoc]) -> str | None:
+    """The server's reply to "anything cheaper?" right after a recommendation, in references: the cheapest listed
+    product in stock below ``shown`` (the product that reply named first), or that there is none; None: the
+    model answers."""
+    if shown is None or not ASKS_FOR_CHEAPER.search(message) or len(WORD.findall(message)) > SHORT_FOLLOW_UP \
+            or any(c.isdigit() for c in message):
+        return None
+    cheaper = [p for p in products if p.in_stock and p.price < shown.price and p.sku != shown.sku]
+    if not cheaper:
+        return NOTHING_CHEAPER
+    best = min(cheaper, key=lambda p: p.price)
+    return f"Yes, [{products.index(best) + 1}] is cheaper."

@@ -109,6 +109,13 @@ class Grounded:
     route: str = "product"
 
 
+def first_shown(history: Sequence[Message]) -> str | None:
+    """The SKU of the product the latest reply named first (its recorded mentions), or None."""
+    last = next((m for m in reversed(history) if m.role in (Role.ASSISTANT, Role.AGENT)), None)
+    reply = ReplyMeta.stored(last.meta) if last is not None else None
+    return reply.mentions[0]["sku"] if reply and reply.mentions else None
+
+
 class TurnRejected(RequestError):
     """The shopper's input cannot start a turn; ``code`` is sent to the client."""
 
@@ -299,14 +306,16 @@ class Dialogue:
         return self.search.combine(np.stack([vector, *vectors]))
 
     async def ground(self, *, conversation_id: int, user_id: int, text: str, earlier: list[str],
-                     intent: Intent | None = None, vector: np.ndarray | None = None) -> Grounded:
+                     intent: Intent | None = None, vector: np.ndarray | None = None,
+                     shown_sku: str | None = None) -> Grounded:
         """What an answer to ``text`` rests on, for replies and agents' drafts alike: the route by intent,
         then the order's or the policy's facts, or the products retrieved (and personalised) for the message
-        in its context. ``vector``: the message's embedding, when the caller already has it."""
+        in its context. ``vector``: the message's embedding, when the caller already has it;
+        ``shown_sku``: the product the reply before ``text`` named first."""
         if vector is None:
             vector = await self._embed(text)
         query = await self._query_vector(conversation_id, text, vector, earlier)
-        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent)
+        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent, shown_sku)
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
                 ) -> Decision | None:
@@ -324,7 +333,7 @@ class Dialogue:
         return self.policy.decide(sentiment=mood, earlier=earlier, churn=churn)
 
     def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None,
-                intent: Intent | None = None) -> Grounded:
+                intent: Intent | None = None, shown_sku: str | None = None) -> Grounded:
         """Route the message by intent and gather the facts the reply must rest on."""
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
@@ -338,7 +347,8 @@ class Dialogue:
             g = policy_grounding(str(where.topic), dict(self.config.policies))
         else:
             products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
-            if served := server_reply(text, products):  # two listed products compared: the catalog answers
+            shown = self.search.index.get(shown_sku) if shown_sku else None
+            if served := server_reply(text, products, shown=shown):  # the catalog answers
                 return Grounded(products, scores, reasons, constraint, profile, opening=served[1], intent=intent,
                                 route=served[0])
             return Grounded(products, scores, reasons, constraint, profile, intent=intent)
@@ -480,7 +490,7 @@ class Dialogue:
         clock.mark("embed_classify")
         g, decision = await asyncio.gather(
             self.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
-                        intent=signals.intent if signals else None, vector=vector),
+                        intent=signals.intent if signals else None, vector=vector, shown_sku=first_shown(history)),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)

@@ -12,7 +12,8 @@ Some turns the server answers whole, in its own words, without calling the model
 - an attempt to override the instructions or to get at the prompt, the staff's secrets or other
   shoppers' data: declined (route ``injection``);
 - a request for a human: told how to reach one (route ``human``; the intent model routes it too);
-- two listed products compared by name: the catalog's answer (route ``compare``, :mod:`bot.comparison`).
+- two listed products compared by name, or "anything cheaper?" after a recommendation: the catalog's
+  answer (routes ``compare`` and ``cheaper``, :mod:`bot.comparison`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.comparison import comparison_reply
+from bot.comparison import cheaper_reply, comparison_reply
 from bot.models import Order
 from retrieval.catalog import ProductDoc
 
@@ -77,7 +78,7 @@ POLICY_INTENTS = {
 }
 
 
-ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare"})
+ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare", "cheaper"})
 """Routes whose whole reply the server writes (a decline, a price comparison from the catalog): no model call."""
 
 
@@ -113,20 +114,26 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     return Route("product")
 
 
-def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None = None, confidence: float = 1.0
-                 ) -> tuple[str, str] | None:
+def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None = None, confidence: float = 1.0,
+                 shown: ProductDoc | None = None) -> tuple[str, str] | None:
     """The route and the whole reply of a turn the server answers without the model, or None.
 
     Args:
         text: the shopper's message.
         products: the turn's listed products (a comparison is answered from them).
         intent: the intent model's label, with its calibrated ``confidence``.
+        shown: the product the reply before this message named first ("anything cheaper?" is answered
+            against it).
     """
     kind = route(text, intent, confidence).kind
     if kind in SERVER_REPLIES:
         return kind, SERVER_REPLIES[kind]
-    if kind == "product" and (answer := comparison_reply(text, products)) is not None:
+    if kind != "product":
+        return None
+    if (answer := comparison_reply(text, products)) is not None:
         return "compare", answer
+    if (answer := cheaper_reply(text, shown, products)) is not None:
+        return "cheaper", answer
     return None
 
 

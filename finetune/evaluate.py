@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.comparison import shown_first
 from bot.guard import PRICE, StreamGuard, holes
 from bot.llm.base import Delta, GenerationRequest, LLMBackend
 from bot.mentions import rendered
@@ -122,7 +123,12 @@ def kind_of(ex: Example) -> str:
 
 
 def asks_for_products(ex: Example) -> bool:
-    return kind_of(ex) not in SERVICE_KINDS and ex.route == "product"
+    """A product question whose right answer names a listed product ("anything cheaper?" may have none)."""
+    if kind_of(ex) in SERVICE_KINDS or ex.route != "product":
+        return False
+    products = ex.products()
+    target = rendered(ex.completion, products).lower()
+    return not products or any(n in target for p in products for n in _names(p.title))
 
 
 def _shares(verdicts: Sequence[Verdict], examples: Sequence[Example]) -> dict[str, float]:
@@ -141,8 +147,8 @@ def _shares(verdicts: Sequence[Verdict], examples: Sequence[Example]) -> dict[st
 def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
     """Each figure on the model's raw text, and again (``after_guard``) on what the guard lets through.
 
-    The grounded rate counts product questions only (an order or an injection turn has no product to
-    name); ``by_kind`` breaks the raw figures down by turn kind, with how often each kind named a product, and
+    The grounded rate counts product questions whose right answer names a product (an order or an
+    injection turn, or "anything cheaper?" with nothing cheaper listed, has none to name); ``by_kind`` breaks the raw figures down by turn kind, with how often each kind named a product, and
     ``by_holdout`` by why the example was held out: an unseen ``product`` (or conversation), a ``category``
     never trained on, or a ``phrasing`` never trained on.
     """
@@ -166,6 +172,14 @@ def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]
             "by_holdout": breakdown(lambda ex: ex.holdout or "product")}
 
 
+def served_reply(ex: Example) -> str | None:
+    """The reply the server writes itself for this example's turn in serving, or None (the model answers)."""
+    previous = ex.messages[-2]["content"] if len(ex.messages) > 2 and ex.messages[-2]["role"] == "assistant" else ""
+    products = ex.products()
+    answer = server_reply(ex.question, products, shown=shown_first(previous, products))
+    return answer[1] if answer else None
+
+
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,
                    concurrency: int, desc: str, served: bool = True) -> list[str]:
     """Each example's reply (the prefix not included), ``concurrency`` requests at a time; a turn the server
@@ -178,9 +192,9 @@ async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str |
     bar = tqdm(total=len(examples), desc=desc, file=sys.stderr)
 
     async def one(ex: Example) -> str:
-        if served and (answer := server_reply(ex.question, ex.products())) is not None:
+        if served and (answer := served_reply(ex)) is not None:
             bar.update(1)  # the server answers this one itself, as in serving: no model call
-            return answer[1]
+            return answer
         request = GenerationRequest(messages=ex.messages, max_tokens=max_tokens, temperature=0.0, model=model,
                                     repetition_penalty=1.1, prefix=ex.prefix)
         async with gate:
@@ -222,7 +236,7 @@ async def compare(llm: LLMBackend, examples: Sequence[Example], args: EvalArgs) 
     base = await generate(llm, examples, model=None, max_tokens=args.max_tokens, concurrency=args.concurrency,
                           desc="base model", served=args.served)
     report: dict[str, Any] = {"examples": len(examples), "base": rates(base, examples),
-                              "answered_by_server": sum(server_reply(ex.question, ex.products()) is not None
+                              "answered_by_server": sum(served_reply(ex) is not None
                                                         for ex in examples) if args.served else 0}
     tuned: list[str] = []
     if args.adapter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.comparison import compared, comparison_reply
+from bot.comparison import NOTHING_CHEAPER, cheaper_reply, compared, comparison_reply, shown_first
 from bot.mentions import rendered
 from retrieval.catalog import ProductDoc
 
@@ -58,3 +58,23 @@ def test_a_title_in_several_variants_is_compared_by_its_cheapest() -> None:
                     listed) == (listed[3], listed[1])
     assert comparison_reply("velora extra thick kettlebell or ironclad extra thick kettlebell: which is cheaper?",
                             listed) == "[4] is cheaper than [2]."
+
+
+def test_anything_cheaper_after_a_recommendation_comes_from_the_catalog() -> None:
+    shown = "Velora Extra Thick Kettlebell (Black) (£60.00) is a good fit. Another is Strider Kettlebell Stand (£19.00)."
+    assert shown_first(shown, LISTED) == LISTED[0]  # named first, by its exact title
+    assert cheaper_reply("anything cheaper?", LISTED[0], LISTED) == "Yes, [5] is cheaper."  # K-4 is out of stock
+    assert cheaper_reply("Do you have something less expensive?", LISTED[4], LISTED) == NOTHING_CHEAPER
+    elsewhere = doc("X-9", "Titan Kettlebell", 25.0)  # shown before, not listed now: the listed ones below it
+    assert cheaper_reply("any cheaper ones?", elsewhere, LISTED) == "Yes, [5] is cheaper."
+
+
+@pytest.mark.parametrize(("message", "shown"), [
+    ("anything cheaper in red with a rubber grip for my garage gym?", LISTED[0]),
+    ("anything cheaper than 30?", LISTED[0]),  # a limit of its own
+    ("anything cheaper?", None),  # the reply before named no product
+    ("what else do you have?", LISTED[0]),
+])
+def test_a_cheaper_follow_up_with_wishes_of_its_own_is_left_to_the_model(message: str,
+                                                                         shown: ProductDoc | None) -> None:
+    assert cheaper_reply(message, shown, LISTED) is None

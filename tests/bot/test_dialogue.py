@@ -283,3 +283,26 @@ async def test_two_products_compared_by_name_are_answered_from_the_catalog_for_r
         agent = add_agent(s, name="ana", password="compare-test-password")
     draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
     assert draft.text == done.message.text and llm.requests == []  # the model was asked nothing
+
+
+async def test_anything_cheaper_after_a_reply_is_answered_from_the_catalog(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.agents import add_agent
+    from bot.assist import draft_reply
+    from bot.comparison import NOTHING_CHEAPER
+
+    llm = ScriptedBackend(lambda _: "Try [1].")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    first = (await collect(dialogue, conv, "a cosy throw blanket"))[-1]
+    done = (await collect(dialogue, conv, "anything cheaper?"))[-1]
+    assert isinstance(first, ReplyCompleted) and isinstance(done, ReplyCompleted)
+    assert done.message.meta["route"] == "cheaper" and len(llm.requests) == 1  # the model wrote the first only
+    shown = index.get(first.message.meta["mentions"][0]["sku"])
+    listed = [p for p in (index.get(p["sku"]) for p in done.products) if p]
+    cheaper = [p for p in listed if p.in_stock and p.price < shown.price]
+    best = min(cheaper, key=lambda p: p.price) if cheaper else None
+    assert done.message.text == (f"Yes, {best.title} (${best.price:,.2f}) is cheaper." if best else NOTHING_CHEAPER)
+    with factory() as s, s.begin():
+        agent = add_agent(s, name="ana", password="cheaper-test-password")
+    draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
+    assert draft.text == done.message.text and len(llm.requests) == 1  # a draft answers the same, as the server

@@ -247,3 +247,13 @@ async def test_turns_the_server_answers_get_its_reply_unless_the_model_alone_is_
     assert served["answered_by_server"] == 2 and len(llm.requests) == 1  # only the third reached the model
     alone = await compare(llm, asked, EvalArgs(adapter=None, served=False))
     assert alone["answered_by_server"] == 0 and [r["base"] for r in alone["replies"]][0] == "[1] is cheaper than [2]."
+
+
+def test_a_product_question_with_nothing_to_name_does_not_count_in_the_grounded_rate() -> None:
+    from finetune.evaluate import asks_for_products
+
+    nothing = example("anything cheaper?")
+    nothing = Example(**{**nothing.__dict__, "completion": "I don't have anything cheaper that fits right now."})
+    assert not asks_for_products(nothing)
+    assert asks_for_products(Example(**{**nothing.__dict__, "completion": "Yes, [2] is cheaper."}))
+    assert asks_for_products(example())  # a target that writes the title out names it too
