@@ -173,7 +173,10 @@ class StreamGuard:
     def _safe_prefix(self, text: str) -> int:
         """How much of an unfinished clause can go out now: its complete words before the first risky one
         (:data:`RISKY`) and the plain words leading up to it (:data:`HOLD_BACK`), cut at a space."""
-        words = text[:max(text.rfind(" "), text.rfind("\n"), 0)]  # the last word may still be growing
+        cut = max(text.rfind(" "), text.rfind("\n"), 0)
+        last = REFERENCE.fullmatch(text[cut:].strip())
+        # the last word may still be growing; a complete reference to a listed product cannot grow into a claim
+        words = text if last and listed(int(last.group(1)), self.products) else text[:cut]
         risky = RISKY.search(REFERENCE.sub(self._masked, words))
         end = min(risky.start() if risky else len(words), self._open_markup(text))
         if end < len(words) and not words[end].isspace():  # from the start of the word it is in

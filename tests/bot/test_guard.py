@@ -115,6 +115,15 @@ def test_what_is_held_back_before_a_clause_ends(stream_in: str, shown_before_the
     assert StreamGuard(PRODUCTS).feed(stream_in) == shown_before_the_end
 
 
+def test_a_complete_reference_to_a_listed_product_goes_out_at_once() -> None:
+    guard = StreamGuard(PRODUCTS)
+    assert guard.feed("Try [") == "" and guard.feed("1") == ""  # a reference still being written waits
+    assert guard.feed("]") == "Try [1]"  # complete and listed: nothing it can grow into is cut, so out now
+    assert guard.feed(" costs $1") == "" and guard.finish() == f" costs ${PRODUCTS[0].price:.2f}"
+    unlisted = StreamGuard(PRODUCTS)
+    assert unlisted.feed(f"Try [{len(PRODUCTS) + 1}]") == ""  # a number not listed waits, to go with its clause
+
+
 def test_a_cut_after_words_already_shown_ends_their_sentence() -> None:
     guard = StreamGuard(PRODUCTS, policy_text="Standard delivery takes 3-5 working days.")
     out = stream("Good news: we give a 10% discount on all orders. Anything else?", random.Random(1), guard)
