@@ -143,7 +143,7 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
 
 
 async def _nothing() -> AsyncGenerator[Delta, None]:
-    """No model text: the server's opening is the whole reply (a declined off-task request, a price comparison)."""
+    """No model text: the server's opening is the whole reply (:data:`bot.routing.ANSWERED_BY_SERVER`)."""
     return
     yield
 

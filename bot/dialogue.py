@@ -36,10 +36,10 @@ from bot.routing import (
     ANSWERED_BY_SERVER,
     SERVER_REPLIES,
     Route,
+    catalog_reply,
     order_grounding,
     policy_grounding,
     route,
-    server_reply,
 )
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from bot.turn_events import (
@@ -348,7 +348,7 @@ class Dialogue:
         else:
             products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
             shown = self.search.index.get(shown_sku) if shown_sku else None
-            if served := server_reply(text, products, shown=shown):  # the catalog answers
+            if served := catalog_reply(text, products, shown):  # the listed products answer it: no model call
                 return Grounded(products, scores, reasons, constraint, profile, opening=served[1], intent=intent,
                                 route=served[0])
             return Grounded(products, scores, reasons, constraint, profile, intent=intent)

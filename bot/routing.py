@@ -79,12 +79,12 @@ POLICY_INTENTS = {
 
 
 ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare", "cheaper"})
-"""Routes whose whole reply the server writes (a decline, a price comparison from the catalog): no model call."""
+"""Routes whose whole reply the server writes (a decline, the way to a human, the catalog's answer): no model call."""
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    kind: str  # "order", "policy", "off_task", "injection", "human" or "product" ("compare" once products are known)
+    kind: str  # "order", "policy", "off_task", "injection", "human" or "product" (then maybe "compare", "cheaper")
     topic: str | None = None
     order_number: str | None = None
 
@@ -128,8 +128,12 @@ def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None =
     kind = route(text, intent, confidence).kind
     if kind in SERVER_REPLIES:
         return kind, SERVER_REPLIES[kind]
-    if kind != "product":
-        return None
+    return catalog_reply(text, products, shown) if kind == "product" else None
+
+
+def catalog_reply(text: str, products: Sequence[ProductDoc], shown: ProductDoc | None = None
+                  ) -> tuple[str, str] | None:
+    """A product question the listed products answer by themselves (``compare``, ``cheaper``), or None."""
     if (answer := comparison_reply(text, products)) is not None:
         return "compare", answer
     if (answer := cheaper_reply(text, shown, products)) is not None:

@@ -110,7 +110,8 @@ def cmd_finetune_evaluate(args: argparse.Namespace) -> int:
                 unseen, n=args.limit, store_name=settings.store_name, k=settings.retrieve_k)
         reports = asyncio.run(evaluate(
             settings, factory, name=args.adapter, datasets=datasets, url=args.vllm_url or
-            settings.vllm_url, eval_args=EvalArgs(adapter=args.adapter, concurrency=args.concurrency, served=not args.model_only),
+            settings.vllm_url, eval_args=EvalArgs(adapter=args.adapter, concurrency=args.concurrency,
+                                                  served=not args.model_only),
             promote=args.promote))
     except (AdapterError, ExampleFileError, LLMUnavailable, KeyError, ValueError) as exc:
         say(f"error: {exc}")

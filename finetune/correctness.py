@@ -143,8 +143,9 @@ def _compare(reply: str, ex: Example, refs: list[ProductDoc], want: list[Product
         return False
     groups = named_products(ex.question, ex.products())
     if len(groups) != 2:  # the question does not name two listed titles: the target says what to answer
-        return _about_asked(reply, ex, refs, want, cut) if len(want) < 2 else {p.sku for p in refs} == {
-            p.sku for p in want}
+        if len(want) < 2:
+            return _about_asked(reply, ex, refs, want, cut)
+        return {p.sku for p in refs} == {p.sku for p in want}
     picked = [[p for p in refs if p in g] for g in groups]
     if not all(picked):
         return False

@@ -148,8 +148,8 @@ def rates(replies: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]
     """Each figure on the model's raw text, and again (``after_guard``) on what the guard lets through.
 
     The grounded rate counts product questions whose right answer names a product (an order or an
-    injection turn, or "anything cheaper?" with nothing cheaper listed, has none to name); ``by_kind`` breaks the raw figures down by turn kind, with how often each kind named a product, and
-    ``by_holdout`` by why the example was held out: an unseen ``product`` (or conversation), a ``category``
+    injection turn, or "anything cheaper?" with nothing cheaper listed, has none to name); ``by_kind``
+    breaks the raw figures down by turn kind, with how often each kind named a product, and ``by_holdout`` by why the example was held out: an unseen ``product`` (or conversation), a ``category``
     never trained on, or a ``phrasing`` never trained on.
     """
     pairs = list(zip(replies, examples, strict=True))
@@ -182,10 +182,9 @@ def served_reply(ex: Example) -> str | None:
 
 async def generate(llm: LLMBackend, examples: Sequence[Example], *, model: str | None, max_tokens: int,
                    concurrency: int, desc: str, served: bool = True) -> list[str]:
-    """Each example's reply (the prefix not included), ``concurrency`` requests at a time; a turn the server
-    answers itself in serving (:func:`bot.routing.server_reply`: a decline, a human offered, two listed
-    products compared by price) gets the
-    server's reply, for the base model and the adapter alike (``served`` False: the model answers all)."""
+    """Each example's reply (the prefix not included), ``concurrency`` requests at a time. A turn the server
+    answers itself in serving (:func:`served_reply`) gets the server's reply, for the base model and the
+    adapter alike; ``served`` False: the model answers all."""
     from tqdm import tqdm
 
     gate = asyncio.Semaphore(concurrency)
