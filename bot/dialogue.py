@@ -131,7 +131,6 @@ class DialogueConfig:
     repetition_penalty: float = field(default=1.1, metadata={"help": "Penalty on repeated tokens."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter name, or base."})
     policies: Mapping[str, str] = field(default_factory=dict, metadata={"help": "Policy text by topic."})
-    retention_offer: str | None = field(default=None, metadata={"help": "The configured offer, with its code."})
     link_hosts: tuple[str, ...] = field(default=(), metadata={"help": "The store's own hosts; links elsewhere "
                                                               "are cut from replies."})
 
@@ -146,7 +145,7 @@ class DialogueConfig:
                    history_turns=settings.history_turns, max_chars=settings.max_message_chars,
                    max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
                    repetition_penalty=settings.repetition_penalty, policies=settings.policies,
-                   retention_offer=settings.retention_offer or None, link_hosts=settings.link_host_list)
+                   link_hosts=settings.link_host_list)
 
 
 def tone(sentiment: Sentiment | None) -> str | None:
@@ -396,10 +395,10 @@ class Dialogue:
             intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
             facts=g.facts, profile=g.profile, **extra)
 
-    def guard_for(self, g: Grounded, text: str, opening: str) -> ReplyText:
-        """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike)."""
-        policy = " ".join([*self.config.policies.values(), self.config.retention_offer or "", g.facts or "",
-                           opening])
+    def guard_for(self, g: Grounded, text: str, opening: str, offer: str | None = None) -> ReplyText:
+        """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike).
+        ``offer``: the retention offer the policy made on this turn; no other discount gets through."""
+        policy = " ".join([*self.config.policies.values(), offer or "", g.facts or "", opening])
         guard = StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {opening}", policy_text=policy,
                             link_hosts=self.config.link_hosts)
         return ReplyText(guard, MentionRenderer(g.products))
@@ -495,16 +494,17 @@ class Dialogue:
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
+        offer = decision.retention if decision else None
         request, record = self.request_for(g, turns, text, opening,
                                            signals=tone(signals.sentiment if signals else None),
-                                           offer=decision.retention if decision else None, adapter=adapter)
+                                           offer=offer, adapter=adapter)
         meta = self.reply_meta(g, request, record, reply_to=shopper.id, latency_ms=clock.latency,
                                signals=signals.as_meta() if signals else None,
                                policy=decision.as_meta() if decision else None)
         # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
             self._reserve_reply, conversation_id, meta.as_json(), shopper.id, signals, decision))
-        return _Prepared(g, opening, request, meta, reserved, self.guard_for(g, text, opening), clock)
+        return _Prepared(g, opening, request, meta, reserved, self.guard_for(g, text, opening, offer), clock)
 
     async def _stream(self, turn: _Prepared, ticket: Ticket, out: _Streamed) -> AsyncGenerator[TurnEvent, None]:
         """The server's opening, then the model's text through the guard; a reply cut off is saved as such."""
@@ -512,11 +512,12 @@ class Dialogue:
         stream = self.llm.stream(turn.request)  # nothing is sent before the first item is asked for
         try:
             waited = await self.gate.ready(ticket)
-            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=turn.clock.now(), first_token=None)
+            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=turn.clock.now(), first_token=None,
+                           first_words=None)
             if turn.opening:  # the server's own words first: an offer of a human, the real order status or policy
                 shown = guard.opening(turn.opening)
                 out.parts.append(shown)
-                latency["first_token"] = turn.clock.now()
+                latency["first_token"] = latency["first_words"] = turn.clock.now()
                 yield ReplyDelta((await turn.reserved).id, shown)
             if turn.g.route in ANSWERED_BY_SERVER:
                 out.usage = Usage(0, 0, "answered_by_server", self.llm.model_name)
@@ -527,6 +528,8 @@ class Dialogue:
                         latency["first_token"] = turn.clock.now()
                     if safe := guard.feed(item.text):
                         out.parts.append(safe)
+                        if latency["first_words"] is None:  # the first text the guard lets out
+                            latency["first_words"] = turn.clock.now()
                         yield ReplyDelta((await turn.reserved).id, safe)
                 else:
                     out.usage = item
@@ -535,6 +538,8 @@ class Dialogue:
                 tail = listing_text(turn.g.products)  # the guard cut every clause: the catalog speaks instead
             if tail:
                 out.parts.append(tail)
+                if latency["first_words"] is None:
+                    latency["first_words"] = turn.clock.now()
                 yield ReplyDelta((await turn.reserved).id, tail)
         except LLMUnavailable as exc:
             out.failure = exc

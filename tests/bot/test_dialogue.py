@@ -19,6 +19,8 @@ from bot.dialogue import (
 )
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Message, Role
+from bot.policy import Policy, PolicyConfig
+from bot.signals import MessageSignals, Sentiment
 from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 from retrieval.search import ProductSearch
@@ -232,6 +234,38 @@ async def test_the_guard_fixes_the_stream_before_the_shopper_sees_it(factory, in
     assert done.message.text == shown.strip()
     kinds = sorted(c["kind"] for c in done.message.meta["guard"])
     assert kinds == ["markup", "price", "sku"]
+
+
+class CalmShopper:
+    """Every message scores calm and neutral."""
+
+    def score(self, texts: list[str]) -> list[MessageSignals]:
+        return [MessageSignals(None, Sentiment("neutral", 0.8, 0.05)) for _ in texts]
+
+
+class ChurnRiskOf:
+    def __init__(self, risk: float) -> None:
+        self.risk = risk
+
+    def invalidate(self, user_id: int) -> None:
+        pass
+
+    def score(self, user_id: int, complaint: str | None = None) -> float:
+        return self.risk
+
+
+@pytest.mark.parametrize(("churn", "offered"), [(0.1, False), (0.9, True)])
+async def test_only_the_offer_the_policy_made_on_this_turn_gets_through(factory, index, encoder, churn,  # type: ignore[no-untyped-def]
+                                                                       offered) -> None:
+    offer = "10% off your next order with code STAY10"
+    writes_offer = ScriptedBackend(lambda _: "Try [1]. I can offer you 10% off your next order with code STAY10.")
+    dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=writes_offer,
+                        config=DialogueConfig(store_name="Test Store"), scorer=CalmShopper(),  # type: ignore[arg-type]
+                        churn=ChurnRiskOf(churn), policy=Policy(PolicyConfig(retention_offer=offer)))  # type: ignore[arg-type]
+    done = (await collect(dialogue, new_conversation(factory), "a cosy throw blanket"))[-1]
+    assert isinstance(done, ReplyCompleted) and done.message.text.startswith("Try ")
+    assert ("STAY10" in done.message.text) is offered  # a calm shopper at low risk was offered nothing
+    assert (done.message.meta["policy"]["rule"] == "retention") is offered
 
 
 async def test_replies_and_drafts_are_grounded_by_the_same_code(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
