@@ -11,7 +11,8 @@ Fixed in place:
 
 Dropped with their clause, so that no sentence is left with a hole in it:
 
-- a product reference (``[n]``, :mod:`bot.mentions`) to a number that was not listed;
+- a product reference (``[n]``, :mod:`bot.mentions`) to a number that was not listed (when the clause's
+  first words are already out, it points to the first listed product the reply has not named instead);
 - a price no product can vouch for (not a listed product's, not quoted in the facts or by
   the shopper);
 - links to any host but the store's own (``link_hosts``);
@@ -25,7 +26,8 @@ spaced dash or a line break), so it can drop a clause whole. It holds back only 
 or change: from the first word that could start a claim (a currency, a digit, an ``@``, a link, a
 bracket, markup, a code-shaped or all-capitals token, a policy or stock word; :data:`RISKY`) to the end
 of that clause, with the plain words just before it (:data:`HOLD_BACK`: "call", "at", "is", "the") and
-the word still being written. Everything before goes out as it arrives, so a reply's first words
+the word still being written. Words before a reference still being written (``Try [``) are not held:
+it almost always names a listed product. Everything before goes out as it arrives, so a reply's first words
 stream without waiting for its first clause to end. When the held part of a clause is dropped, the
 words already shown end their sentence.
 
@@ -40,7 +42,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.mentions import REFERENCE, listed
+from bot.mentions import PARTIAL_REFERENCE, REFERENCE, listed
 from bot.prompts import stock_phrase
 from retrieval.catalog import ProductDoc
 
@@ -103,6 +105,7 @@ _HOLD_BACK_WORDS = """
     enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy takes
     take ships ship arrives arrive costs cost priced only about around under over up down"""
 HOLD_BACK = frozenset(_HOLD_BACK_WORDS.split())
+LAST_REFERENCE = re.compile(r"(\s*\[(\d{1,2})\])[^\w\s\[]*")  # the last word: a reference, with any marks after it
 """Plain words held back with a risky word that follows them, so that a cut never leaves them dangling
 ("Call us at" with the phone cut)."""
 MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
@@ -141,6 +144,7 @@ class StreamGuard:
     _held_sep: str = ""  # the last kept clause's separator, out only once the next clause is kept
     _open: bool = False  # whether the current sentence has kept text
     _headless: bool = False  # whether the current sentence lost its first clause
+    _begun: bool = False  # whether the current clause's first words are already out
 
     def __post_init__(self) -> None:
         self._skus = {p.sku for p in self.products}
@@ -174,11 +178,15 @@ class StreamGuard:
         """How much of an unfinished clause can go out now: its complete words before the first risky one
         (:data:`RISKY`) and the plain words leading up to it (:data:`HOLD_BACK`), cut at a space."""
         cut = max(text.rfind(" "), text.rfind("\n"), 0)
-        last = REFERENCE.fullmatch(text[cut:].strip())
+        last = LAST_REFERENCE.fullmatch(text[cut:])
         # the last word may still be growing; a complete reference to a listed product cannot grow into a claim
-        words = text if last and listed(int(last.group(1)), self.products) else text[:cut]
+        # (the marks after it wait, as at the end of any word)
+        words = text[:cut + last.end(1)] if last and listed(int(last.group(2)), self.products) else text[:cut]
         risky = RISKY.search(REFERENCE.sub(self._masked, words))
         end = min(risky.start() if risky else len(words), self._open_markup(text))
+        # a reference still being written will almost always name a listed product: the plain words before it
+        # go out (should it name none, its clause is dropped and those words end their sentence)
+        referring = not risky and end == len(words) and PARTIAL_REFERENCE.fullmatch(text[cut:].strip())
         if end < len(words) and not words[end].isspace():  # from the start of the word it is in
             end = max(words.rfind(" ", 0, end), words.rfind("\n", 0, end)) + 1
         while True:
@@ -188,7 +196,7 @@ class StreamGuard:
             if not word:
                 return 0
             bare = word.lower().strip("\"'")
-            if not bare or bare in HOLD_BACK:  # the whole word waits
+            if not bare or (bare in HOLD_BACK and not referring):  # the whole word waits
                 end = start
             elif not word[-1].isalnum() and not REFERENCE.fullmatch(word):  # its trailing mark waits ("news:" -> "news")
                 end -= 1
@@ -271,6 +279,7 @@ class StreamGuard:
             self._held_sep += body + sep
             return ""
         if self._drop is not None or not body.strip():
+            self._begun = False
             if self._drop is not None:
                 self.corrections.append({**self._drop, "clause": clause.strip()})
             if not self._open:
@@ -285,6 +294,7 @@ class StreamGuard:
             lead, body = "", body.lstrip()
         out = lead + body
         self._held_sep, self._open, self._headless = (sep, not terminal, False) if final else ("", True, False)
+        self._begun = not final
         self._emitted += out
         return out
 
@@ -355,9 +365,17 @@ class StreamGuard:
         return ""
 
     def _reference(self, m: re.Match[str]) -> str:
-        """A reference to a number that was not listed takes its clause with it."""
-        if listed(int(m.group(1)), self.products) is None and self._drop is None:
-            self._drop = {"kind": "reference", "original": m.group(0), "replacement": ""}
+        """A reference to a number that was not listed takes its clause with it; when the clause's first words
+        are already out (they went ahead of a reference still being written), it points instead to the first
+        listed product the reply has not named, so that those words are not left hanging."""
+        if listed(int(m.group(1)), self.products) is not None or self._drop is not None:
+            return m.group(0)
+        named = self._emitted + m.string
+        spare = next((f"[{n}]" for n in range(1, len(self.products) + 1) if f"[{n}]" not in named), None)
+        if self._begun and spare is not None:
+            self.corrections.append({"kind": "reference", "original": m.group(0), "replacement": spare})
+            return spare
+        self._drop = {"kind": "reference", "original": m.group(0), "replacement": ""}
         return m.group(0)
 
     def _bracketed_sku(self, m: re.Match[str]) -> str:

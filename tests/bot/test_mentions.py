@@ -47,11 +47,21 @@ def test_references_render_as_exact_title_and_price_however_the_stream_is_cut(se
     assert writer.corrections == []
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_a_reference_to_a_number_not_listed_is_dropped_with_its_clause(seed: int) -> None:
-    out, writer = streamed("I'd pick [2]. You could also try [7] for the cold. Anything else?", seed)
+def test_a_reference_to_a_number_not_listed_is_dropped_with_its_clause() -> None:
+    writer = ReplyText(StreamGuard(PRODUCTS), MentionRenderer(PRODUCTS))
+    out = writer.feed("I'd pick [2]. You could also try [7] for the cold. Anything else?") + writer.finish()
     assert out == "I'd pick Nordic Wool Throw ($54.50). Anything else?"
-    assert [c["kind"] for c in writer.corrections] == ["reference"]
+    assert [(c["kind"], c["replacement"]) for c in writer.corrections] == [("reference", "")]
+    assert not holes(out)
+
+
+def test_a_clause_already_begun_points_an_unlisted_reference_to_a_listed_product_not_yet_named() -> None:
+    writer = ReplyText(StreamGuard(PRODUCTS), MentionRenderer(PRODUCTS))
+    out = "".join(writer.feed(t) for t in ["I'd pick [2", "].", " You could also try", " [", "7", "]", " for the cold",
+                                           ".", " Anything else?"]) + writer.finish()
+    assert out == ("I'd pick Nordic Wool Throw ($54.50). You could also try Strider Trail Shoe (blue) ($89.99) for the "
+                   "cold. Anything else?")
+    assert writer.corrections == [{"kind": "reference", "original": "[7]", "replacement": "[1]"}]
     assert not holes(out)
 
 
