@@ -6,7 +6,7 @@ rebuilds exactly the prompts the app sent (same products, same constraint,
 same prompt builder) and sends them straight to vLLM at the same concurrency.
 An untimed pass first sends each question once through the app, which gives
 the exact prompt and warms vLLM's prefix cache equally for both sides. The
-two sides never overlap, the side that goes first alternates by round, and
+sides never overlap, each starts after a quiet pause, the side that goes first turns with the round, and
 prompt token counts are compared to prove the prompts match.
 
 By default the app serves the registry's live adapter as the CPU default does, merged into
@@ -47,6 +47,13 @@ QUESTIONS = (
     "sunscreen for sensitive skin",
     "bike lights for night rides under $60",
 )
+
+
+QUIET_S = 1.5
+"""Pause before each side. vLLM's CPU workers keep polling for work for a second after their last step
+(its shared-memory queue busy-waits before it sleeps), so a side that started at once would share the
+cores with the server the previous side used: with a base-model side, that was the app's side twice as
+often as raw vLLM's."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     for r in tqdm(range(args.rounds), desc="bench chat rounds", file=sys.stderr):
         questions = [QUESTIONS[(r * args.sessions + i) % len(QUESTIONS)] for i in range(args.sessions)]
         for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # who goes first turns with the round
+            await asyncio.sleep(QUIET_S)
             await (aisle_side(r, questions) if side == "aisle" else raw_side(side, questions))
     for llm in backends.values():
         await llm.aclose()
