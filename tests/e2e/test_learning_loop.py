@@ -10,6 +10,7 @@ is refused by the gate, which names the metric it failed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -108,8 +109,10 @@ async def test_logged_dialogs_train_an_adapter_the_gate_passes_into_an_ab_trial_
 
         # 2. the export: the logged replies, the agent's answer and a preference pair, with catalog dialogs
         out = tmp_path / "export"
-        manifest = export(settings, factory, ExportArgs(out_dir=out, holdout=0.25, history_turns=settings.history_turns),
-                          catalog_n=48, say=lambda _: None)
+        # the export and the training run off this loop, which must keep answering the open sockets' pings
+        manifest = await asyncio.to_thread(
+            export, settings, factory, ExportArgs(out_dir=out, holdout=0.25, history_turns=settings.history_turns),
+            catalog_n=48, say=lambda _: None)
         rows = [json.loads(line) for name in ("train.jsonl", "eval.jsonl") for line in (out / name).open()]
         logged = [row for row in rows if row["source"] in ("assistant", "draft")]  # the rest: catalog dialogs
         assert sorted(row["source"] for row in logged) == ["assistant", "assistant", "draft"], logged
@@ -121,7 +124,7 @@ async def test_logged_dialogs_train_an_adapter_the_gate_passes_into_an_ab_trial_
         assert {f"conversation:{cid}" for _, cid in chats.values()} <= groups
 
         # 3. a few steps from the live adapter on the export
-        path = train(settings, factory, LoraArgs(
+        path = await asyncio.to_thread(train, settings, factory, LoraArgs(
             data_dir=out, out_dir=tmp_path / "adapters", base_model=MODEL_DIR, name="loop-v2", init=Path("live"),
             max_steps=3, batch_size=4, eval_examples=8, lr=1e-5), say=lambda _: None)
         trained = json.loads((path / "train.json").read_text())
