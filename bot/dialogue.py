@@ -517,19 +517,18 @@ class Dialogue:
             if turn.opening:  # the server's own words first: an offer of a human, the real order status or policy
                 shown = guard.opening(turn.opening)
                 out.parts.append(shown)
-                latency["first_token"] = latency["first_words"] = turn.clock.now()
+                turn.clock.first("first_token")
+                turn.clock.first("first_words")
                 yield ReplyDelta((await turn.reserved).id, shown)
             if turn.g.route in ANSWERED_BY_SERVER:
                 out.usage = Usage(0, 0, "answered_by_server", self.llm.model_name)
                 return
             async for item in stream:
                 if isinstance(item, Delta):
-                    if latency["first_token"] is None:
-                        latency["first_token"] = turn.clock.now()
+                    turn.clock.first("first_token")
                     if safe := guard.feed(item.text):
                         out.parts.append(safe)
-                        if latency["first_words"] is None:  # the first text the guard lets out
-                            latency["first_words"] = turn.clock.now()
+                        turn.clock.first("first_words")  # the first text the guard lets out
                         yield ReplyDelta((await turn.reserved).id, safe)
                 else:
                     out.usage = item
@@ -538,8 +537,7 @@ class Dialogue:
                 tail = listing_text(turn.g.products)  # the guard cut every clause: the catalog speaks instead
             if tail:
                 out.parts.append(tail)
-                if latency["first_words"] is None:
-                    latency["first_words"] = turn.clock.now()
+                turn.clock.first("first_words")
                 yield ReplyDelta((await turn.reserved).id, tail)
         except LLMUnavailable as exc:
             out.failure = exc
@@ -583,6 +581,11 @@ class _Clock:
 
     def mark(self, stage: str) -> None:
         self.latency[stage] = self.now()
+
+    def first(self, stage: str) -> None:
+        """Mark ``stage`` unless it already has its time."""
+        if self.latency.get(stage) is None:
+            self.mark(stage)
 
 
 @dataclass

@@ -105,9 +105,9 @@ _HOLD_BACK_WORDS = """
     enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy takes
     take ships ship arrives arrive costs cost priced only about around under over up down"""
 HOLD_BACK = frozenset(_HOLD_BACK_WORDS.split())
-LAST_REFERENCE = re.compile(r"(\s*\[(\d{1,2})\])[^\w\s\[]*")  # the last word: a reference, with any marks after it
 """Plain words held back with a risky word that follows them, so that a cut never leaves them dangling
 ("Call us at" with the phone cut)."""
+LAST_REFERENCE = re.compile(r"(\s*\[(\d{1,2})\])[^\w\s\[]*")  # the last word: a reference, with any marks after it
 MAX_HELD = 240  # a clause longer than this is let out in parts (its start can no longer be dropped)
 OPEN_WINDOW = 600  # how long an unclosed "<" or "![" may hold text back, waiting to close
 
@@ -185,7 +185,7 @@ class StreamGuard:
         risky = RISKY.search(REFERENCE.sub(self._masked, words))
         end = min(risky.start() if risky else len(words), self._open_markup(text))
         # a reference still being written will almost always name a listed product: the plain words before it
-        # go out (should it name none, its clause is dropped and those words end their sentence)
+        # go out (should it name none, :meth:`_reference` points it to a listed one)
         referring = not risky and end == len(words) and PARTIAL_REFERENCE.fullmatch(text[cut:].strip())
         if end < len(words) and not words[end].isspace():  # from the start of the word it is in
             end = max(words.rfind(" ", 0, end), words.rfind("\n", 0, end)) + 1

@@ -169,10 +169,9 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     raws: dict[str, list[Sample]] = {side: [] for side in backends}
     walls = dict.fromkeys(("aisle", *backends), 0.0)
     prompt_mismatch = 0
-    before_llm: list[float] = []  # server time spent before the request reaches vLLM
-    embed_ms: list[float] = []  # of which: query embedding, intent and sentiment (batched)
-    stages: dict[str, list[float]] = {"first_token": [], "first_words": []}  # server time to the model's
-    # first token, and to the first text the guard let out
+    # the server's own stage times (meta.latency_ms): the request reaches vLLM, of which query embedding,
+    # intent and sentiment (batched); the model's first token; the first text the guard let out
+    stages: dict[str, list[float]] = {"before_llm": [], "embed_classify": [], "first_token": [], "first_words": []}
     # Untimed discovery pass: one reply per question through the app gives the exact
     # prompt it sends, and warms vLLM's prefix cache equally for both measured sides.
     used = sorted({(r * args.sessions + i) % len(QUESTIONS) for r in range(args.rounds) for i in range(args.sessions)})
@@ -203,8 +202,6 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets))
         aisle.extend(s for s, _ in results)
-        before_llm.extend(float(f["meta"]["latency_ms"]["before_llm"] or 0) for _, f in results)
-        embed_ms.extend(float(f["meta"]["latency_ms"]["embed_classify"] or 0) for _, f in results)
         for stage, values in stages.items():
             values.extend(float(f["meta"]["latency_ms"][stage] or 0) for _, f in results)
 
@@ -252,10 +249,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
         "overhead_ttft_ms": {"p50": round(a_ttft["p50"] - r_ttft["p50"], 1),
                              "p95": round(a_ttft["p95"] - r_ttft["p95"], 1)},
         "throughput_ratio": round(a_tps / r_tps, 3) if r_tps else None,
-        "server_before_llm_ms": percentiles(before_llm),
-        "server_embed_classify_ms": percentiles(embed_ms),
-        "server_first_token_ms": percentiles(stages["first_token"]),
-        "server_first_words_ms": percentiles(stages["first_words"]),
+        **{f"server_{stage}_ms": percentiles(values) for stage, values in stages.items()},
         "completion_tokens": {"aisle": sum(s.tokens for s in aisle)} | {
             side: sum(s.tokens for s in samples) for side, samples in raws.items()},
         "prompt_token_mismatches": prompt_mismatch,
