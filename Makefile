@@ -85,6 +85,7 @@ soak: install
 # manifest to finetune/shipped/grounding/ (about 10 min on 2 cores); commit the result
 SHIP_HOME := $(CURDIR)/var/ship-build
 shipped-adapter: $(MODELS)
+	@$(BIN)/aisle datasets --need bitext_intents --purpose "make shipped-adapter"
 	@rm -rf $(SHIP_HOME)
 	@export AISLE_HOME=$(SHIP_HOME) AISLE_BASE_MODEL=$(abspath $(dir $(MODELS))); \
 	  $(BIN)/aisle demo-data && $(BIN)/aisle index build && $(BIN)/aisle finetune bootstrap --ship
@@ -92,6 +93,7 @@ shipped-adapter: $(MODELS)
 # after a change to the dialog code that leaves the bootstrap data byte for byte as it was: keep the shipped
 # weights and update the manifest's fingerprint (about 2 min); it says so when only retraining will do
 shipped-adapter-refresh: $(MODELS)
+	@$(BIN)/aisle datasets --need bitext_intents --purpose "make shipped-adapter-refresh"
 	@rm -rf $(SHIP_HOME)
 	@export AISLE_HOME=$(SHIP_HOME) AISLE_BASE_MODEL=$(abspath $(dir $(MODELS))); \
 	  $(BIN)/aisle demo-data && $(BIN)/aisle index build && $(BIN)/aisle finetune bootstrap --refresh
@@ -110,6 +112,8 @@ lint: install
 
 # retrain the shipped signal models with their full recipes (about 25 min on 2 cores), in a home of their own
 shipped-signals: $(MODELS)
+	@$(BIN)/aisle datasets --need bitext_intents clothing_reviews chat_sentiment online_retail \
+	  --purpose "make shipped-signals"
 	@rm -rf $(SHIP_HOME)-signals
 	@for task in intent sentiment churn; do \
 	  AISLE_HOME=$(SHIP_HOME)-signals $(BIN)/aisle finetune classifier --task $$task --ship || exit 1; \

@@ -18,13 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
-from bot.dialogue import Dialogue, fallback_text, first_shown, product_card
+from bot.dialogue import Dialogue, fallback_text, product_card
 from bot.errors import RequestError
 from bot.llm.base import Delta, LLMUnavailable
 from bot.mentions import shopper_price
 from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
 from bot.routing import ANSWERED_BY_SERVER
+from bot.turn.state import DialogueState, dialogue_state
 from bot.turn_events import ReplyMeta, listing_text
 
 RECOMMENDED = 4
@@ -67,9 +68,9 @@ DraftEvent = DraftReserved | DraftText | DraftReply
 
 
 def _latest_question(session: Session, conversation_id: int, history_turns: int
-                     ) -> tuple[int, Message, list[Turn], str | None]:
-    """The shopper's user id, their latest message, the messages before it (oldest first), and the SKU the
-    reply before it named first."""
+                     ) -> tuple[int, Message, list[Turn], DialogueState]:
+    """The shopper's user id, their latest message, the messages before it (oldest first), and the
+    conversation's state before it."""
     conv = session.get(Conversation, conversation_id)
     if conv is None:
         raise AssistError("unknown_conversation", f"No conversation {conversation_id}.")
@@ -78,7 +79,7 @@ def _latest_question(session: Session, conversation_id: int, history_turns: int
     last = next((i for i in range(len(rows) - 1, -1, -1) if rows[i].role == Role.SHOPPER), None)
     if last is None:
         raise AssistError("nothing_to_draft", "The shopper has not written anything yet.")
-    return conv.user_id, rows[last], draft_turns(rows[:last], history_turns), first_shown(rows[:last])
+    return conv.user_id, rows[last], draft_turns(rows[:last], history_turns), dialogue_state(rows[:last])
 
 
 def draft_turns(messages: list[Message], turns: int) -> list[Turn]:
@@ -99,16 +100,16 @@ async def stream_draft(dialogue: Dialogue, *, conversation_id: int, agent_id: in
         AssistError: for an unknown conversation, or one with no shopper message to answer.
     """
 
-    def load() -> tuple[int, Message, list[Turn], str | None]:
+    def load() -> tuple[int, Message, list[Turn], DialogueState]:
         with dialogue.factory() as session:
             return _latest_question(session, conversation_id, dialogue.config.history_turns)
 
-    user_id, question, turns, shown_sku = await asyncio.to_thread(load)
+    user_id, question, turns, state = await asyncio.to_thread(load)
     text = question.text
     earlier = [t.text for t in turns if t.role == "user"]
     signals = await dialogue.classify(text)
     g = await dialogue.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
-                              intent=signals.intent if signals else None, shown_sku=shown_sku)
+                              intent=signals.intent if signals else None, state=state)
     request, record = dialogue.request_for(g, turns, text, g.opening)
     guard = dialogue.guard_for(g, text, g.opening)
     meta = dialogue.reply_meta(g, request, record, reply_to=question.id)
@@ -171,7 +172,8 @@ def _store_draft(dialogue: Dialogue, draft_id: int | None, *, conversation_id: i
 
 def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
     """What the console shows beside a transcript: risk, latest signals, the mood over the conversation,
-    the products the bot showed and why, recent orders and returns, profile, recommended products.
+    what the conversation is about (its state), the products the bot showed and why, recent orders and
+    returns, profile, recommended products.
 
     Blocking (database and ranking): call it in a worker thread.
     """
@@ -189,6 +191,8 @@ def shopper_context(dialogue: Dialogue, conversation_id: int) -> dict[str, Any]:
             "shown": _shown(session, recent), "orders": _orders(session, user_id),
             "profile": None, "recommended": [],
         }
+        state = dialogue_state(recent)
+        context["state"] = {**state.as_meta(), "summary": state.describe(dialogue.search.index.get)}
     personalizer = dialogue.personalizer
     if personalizer is None:
         return context

@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 Command = Callable[[argparse.Namespace], int]
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCH_DATA: dict[str, tuple[str, ...]] = {
+    "chat": (), "conversation": (), "retrieval": ("online_retail",),
+    "classifier": ("bitext_intents", "clothing_reviews", "chat_sentiment", "twitter_customer_care"),
+    "lora": ("online_retail", "bitext_intents"), "learning": ("bitext_intents",)}
+"""The public datasets (retrieval/public_data.py) each benchmark reads."""
 
 
 def given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
@@ -21,6 +25,29 @@ def given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    """The datasets folder: ``--data`` where the command has it, else the ``AISLE_DATA`` setting."""
+    from bot.config import get_settings
+
+    given_dir: Path | None = getattr(args, "data", None)
+    return given_dir if given_dir is not None else get_settings().data
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from retrieval.public_data import DATASETS, missing, require
+
+    folder = data_dir(args)
+    if args.need:  # quiet when they are there: make targets check before they start
+        require(folder, args.need, args.purpose or "this command")
+        return 0
+    say(f"[datasets] looking in {folder} (AISLE_DATA or --data); serving needs none of them")
+    for name, dataset in DATASETS.items():
+        lacking = missing(folder, [name])
+        say(f"  {name:<22} {'missing ' + ', '.join(p.name for p in lacking) if lacking else 'found':<12}"
+            f" {dataset.used_by}")
+    return 0
 
 
 def _date(text: str):  # type: ignore[no-untyped-def]
@@ -241,6 +268,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from retrieval.public_data import require
+
+    require(data_dir(args), BENCH_DATA[args.name], f"aisle bench {args.name}")
+    args.data = data_dir(args)
     if args.name == "chat":
         from bot.adapters import AdapterError
         from bot.bench.chat import ChatBenchArgs, main
@@ -255,14 +286,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bot.bench.retrieval import RetrievalBenchArgs
         from bot.bench.retrieval import main as retrieval_main
 
-        return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products))
+        return retrieval_main(RetrievalBenchArgs(json_out=args.json, products=args.products, data_dir=args.data))
+    if args.name == "conversation":
+        from bot.bench.conversation import ConversationBenchArgs
+        from bot.bench.conversation import main as conversation_main
+
+        return conversation_main(ConversationBenchArgs(json_out=args.json, conversations=args.conversations,
+                                                       seed=args.seed, catalog=args.catalog))
     if args.name in ("lora", "classifier", "learning"):
         return int(resolve(f"finetune.cli:bench_{args.name}")(args))
-    say(f"error: unknown benchmark {args.name!r}; available: chat, retrieval, classifier, lora, learning")
+    say(f"error: unknown benchmark {args.name!r}; available: {', '.join(BENCH_DATA)}")
     return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from retrieval.public_data import DATASETS
+
     parser = argparse.ArgumentParser(prog="aisle", description="aisle: the open shop assistant")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -316,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune = sub.add_parser("finetune", help="offline training jobs").add_subparsers(dest="job", required=True)
     clf = finetune.add_parser("classifier", help="fine-tune the MiniLM BERT classifier")
     clf.add_argument("--task", choices=["intent", "sentiment", "churn"], required=True)
-    clf.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared datasets folder")
+    clf.add_argument("--data", type=Path, help="the datasets folder (default: the AISLE_DATA setting)")
     clf.add_argument("--epochs", type=int, help="passes over the data (default: the task's own)")
     clf.add_argument("--quick", action="store_true",
                      help="a few-minute run for a first start (what `make` trains): fewer examples and epochs")
@@ -446,13 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     segs.add_argument("--json", type=Path, help="also write the segments as JSON")
     segs.set_defaults(fn=cmd_segments)
 
+    ds = sub.add_parser("datasets", help="where the public datasets are looked for, and which are there",
+                        description="Lists each public dataset training, benchmarks and tests read (README.md "
+                                    "\"Datasets\") as found or missing in the datasets folder; with --need, exits "
+                                    "2 naming the folder when one of those is missing. Serving needs none.")
+    ds.add_argument("--data", type=Path, help="the datasets folder (default: the AISLE_DATA setting)")
+    ds.add_argument("--need", nargs="+", choices=sorted(DATASETS),
+                    help="fail unless these datasets are all there")
+    ds.add_argument("--purpose", help="what needs them, for the error line (e.g. 'make shipped-signals')")
+    ds.set_defaults(fn=cmd_datasets)
+
     serve = sub.add_parser("serve", help="serve the storefront, widget and chat socket")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(fn=cmd_serve)
 
     bench = sub.add_parser("bench", help="run a benchmark and write its figures as JSON")
-    bench.add_argument("name", choices=["chat", "retrieval", "classifier", "lora", "learning"])
+    bench.add_argument("name", choices=list(BENCH_DATA))
     bench.add_argument("--json", type=Path, required=True, help="output file")
     bench.add_argument("--sessions", type=int, default=1, help="concurrent chat sessions")
     bench.add_argument("--rounds", type=int, default=4, help="rounds per side")
@@ -460,8 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--adapter", default="live",
                        help="chat: what the app serves, merged: live (the registry's live adapter), NAME, or base")
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
-    bench.add_argument("--data", type=Path, default=SHARED_DATA,
-                       help="the shared datasets folder (classifier, lora)")
+    bench.add_argument("--conversations", type=int, default=200, help="conversations per store (conversation)")
+    bench.add_argument("--seed", type=int, default=0, help="the suite's draw (conversation)")
+    bench.add_argument("--catalog", type=Path, metavar="FILE",
+                       help="conversation: also a store imported from this file (e.g. the Online Retail CSV)")
+    bench.add_argument("--data", type=Path,
+                       help="the datasets folder (retrieval, classifier, lora, learning; default: AISLE_DATA)")
     bench.add_argument("--steps", type=int, help="LoRA training steps (lora: default as bootstrap; learning: 16)")
     bench.add_argument("--lr", type=float, help="LoRA peak learning rate (lora: default as bootstrap; learning: 5e-4)")
     bench.add_argument("--vllm-url", help="a runtime-LoRA vLLM to evaluate on (learning; default: one started)")
@@ -503,8 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every known failure carries a message that says what to do
         from bot.model_store import ModelError
+        from retrieval.public_data import MissingData
 
-        if isinstance(exc, ModelError):
+        if isinstance(exc, ModelError | MissingData):
             say(f"error: {exc}")
             return 2
         raise

@@ -48,7 +48,8 @@ def named_products(message: str, products: Sequence[ProductDoc]) -> list[list[Pr
         title = _words(base_title(p))
         if title and f" {title} " in said:
             groups.setdefault(title, []).append(p)
-    return list(groups.values())
+    # a variant named in full ("... Sport Earbuds (red)") is that variant, not the title's cheapest
+    return [[p for p in g if f" {_words(p.title)} " in said] or g for g in groups.values()]
 
 
 def compared(message: str, products: Sequence[ProductDoc]) -> tuple[ProductDoc, ProductDoc] | None:
@@ -108,3 +109,42 @@ def cheaper_reply(message: str, shown: ProductDoc | None, products: Sequence[Pro
         return NOTHING_CHEAPER
     best = min(cheaper, key=lambda p: p.price)
     return f"Yes, [{products.index(best) + 1}] is cheaper."
+
+
+FIGURE = re.compile(r"(?:[$€£¥₹]\s?(\d[\d,]*(?:\.\d{1,2})?)|(\d[\d,]*(?:\.\d{1,2})?)\s?(?:dollars?|bucks|usd|euros?|"
+                    r"pounds?|quid|gbp|eur)\b)", re.IGNORECASE)
+ASKS_IF_PRICE = re.compile(r"\b(?:really|only|just|is (?:it|that|this)|does (?:it|that|this) cost|costs?|priced at|"
+                           r"selling (?:it|them) for|going for|on sale for)\b", re.IGNORECASE)
+
+
+def claimed_price(message: str) -> float | None:
+    """The price a message claims ("is it really only $1?", "99 bucks?"), or None."""
+    m = FIGURE.search(message)
+    if m is None or not ASKS_IF_PRICE.search(message):
+        return None
+    return float((m.group(1) or m.group(2)).replace(",", ""))
+
+
+def claim_reply(claim: float, ref: str, p: ProductDoc) -> str:
+    """Whether a claimed price is the catalog's, about the product referred to as ``ref``."""
+    if abs(claim - p.price) < 0.005:
+        return f"Yes, {ref}."
+    return f"No, {ref} costs {'more' if claim < p.price else 'less'} than that."
+
+
+def price_claim_reply(message: str, products: Sequence[ProductDoc]) -> str | None:
+    """The catalog's answer to "is the <product> really only $1?" about one listed product named in full; None:
+    no claim, or not about exactly one listed product."""
+    claim = claimed_price(message)
+    groups = named_products(message, products) if claim is not None else []
+    if claim is None or len(groups) != 1 or len(groups[0]) != 1:
+        return None
+    return claim_reply(claim, f"[{products.index(groups[0][0]) + 1}]", groups[0][0])
+
+
+def price_match_reply(message: str, products: Sequence[ProductDoc], policy: str) -> str:
+    """The store's price-match policy, with our price of the one listed product the message names, if any."""
+    groups = named_products(message, products)
+    if len(groups) == 1 and len(groups[0]) == 1:
+        return f"{policy} Ours: [{products.index(groups[0][0]) + 1}]."
+    return policy

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AISLE_", extra="ignore")
 
     home: Path = Field(Path("var"), description="Data directory: models, index, database, logs.")
+    data: Path = Field(Path(__file__).resolve().parents[2] / "shared" / "data",
+                       description="The public datasets folder training, benchmarks and tests read (README.md "
+                                   "\"Datasets\"); installing and serving need none of it.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; defaults to SQLite at HOME/aisle.db."
     )
@@ -111,6 +114,9 @@ class Settings(BaseSettings):
         "working days for $9.95.")
     cancellation_policy: str = Field(
         "Orders can be cancelled free of charge until they ship; after that, return them instead.")
+    price_match_policy: str = Field(
+        "We don't match other shops' prices; the price on each card is our best price.",
+        description="What a price-match request is told; the assistant never promises another price.")
     history_turns: int = Field(6, ge=0, description="Earlier messages included in the prompt.")
     max_message_chars: int = Field(4000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=1024, description="Larger frames close the socket (1009).")

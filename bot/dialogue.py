@@ -34,14 +34,19 @@ from bot.prompts import PromptRecord, Turn
 from bot.reply_text import ReplyText
 from bot.routing import (
     ANSWERED_BY_SERVER,
+    PRICE_MATCH_POLICY,
     SERVER_REPLIES,
     Route,
     catalog_reply,
+    complaint_grounding,
     order_grounding,
     policy_grounding,
     route,
 )
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
+from bot.turn.answers import answer
+from bot.turn.state import DialogueState, dialogue_state
+from bot.turn.understand import Act, understand
 from bot.turn_events import (
     MessageSaved,
     ReplyCompleted,
@@ -107,13 +112,8 @@ class Grounded:
     opening: str = ""
     intent: Intent | None = None
     route: str = "product"
-
-
-def first_shown(history: Sequence[Message]) -> str | None:
-    """The SKU of the product the latest reply named first (its recorded mentions), or None."""
-    last = next((m for m in reversed(history) if m.role in (Role.ASSISTANT, Role.AGENT)), None)
-    reply = ReplyMeta.stored(last.meta) if last is not None else None
-    return reply.mentions[0]["sku"] if reply and reply.mentions else None
+    act: str | None = None  # what the message did to the shown products (bot/turn/understand.py)
+    focus: list[str] = field(default_factory=list)  # the shown products it was about
 
 
 class TurnRejected(RequestError):
@@ -131,6 +131,8 @@ class DialogueConfig:
     repetition_penalty: float = field(default=1.1, metadata={"help": "Penalty on repeated tokens."})
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter name, or base."})
     policies: Mapping[str, str] = field(default_factory=dict, metadata={"help": "Policy text by topic."})
+    price_match: str = field(default=PRICE_MATCH_POLICY,
+                             metadata={"help": "What a price-match request is told."})
     link_hosts: tuple[str, ...] = field(default=(), metadata={"help": "The store's own hosts; links elsewhere "
                                                               "are cut from replies."})
 
@@ -145,7 +147,7 @@ class DialogueConfig:
                    history_turns=settings.history_turns, max_chars=settings.max_message_chars,
                    max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
                    repetition_penalty=settings.repetition_penalty, policies=settings.policies,
-                   link_hosts=settings.link_host_list)
+                   price_match=settings.price_match_policy, link_hosts=settings.link_host_list)
 
 
 def tone(sentiment: Sentiment | None) -> str | None:
@@ -306,15 +308,16 @@ class Dialogue:
 
     async def ground(self, *, conversation_id: int, user_id: int, text: str, earlier: list[str],
                      intent: Intent | None = None, vector: np.ndarray | None = None,
-                     shown_sku: str | None = None) -> Grounded:
+                     state: DialogueState | None = None) -> Grounded:
         """What an answer to ``text`` rests on, for replies and agents' drafts alike: the route by intent,
-        then the order's or the policy's facts, or the products retrieved (and personalised) for the message
-        in its context. ``vector``: the message's embedding, when the caller already has it;
-        ``shown_sku``: the product the reply before ``text`` named first."""
+        then the order's or the policy's facts, the shown products the message is about, or the products
+        retrieved (and personalised) for the message in its context. ``vector``: the message's embedding,
+        when the caller already has it; ``state``: the conversation's state before ``text``."""
         if vector is None:
             vector = await self._embed(text)
         query = await self._query_vector(conversation_id, text, vector, earlier)
-        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent, shown_sku)
+        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent,
+                                       state or DialogueState())
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
                 ) -> Decision | None:
@@ -331,27 +334,53 @@ class Dialogue:
         earlier = [_stored_sentiment(m) for m in reversed(history) if m.role == Role.SHOPPER]
         return self.policy.decide(sentiment=mood, earlier=earlier, churn=churn)
 
-    def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None,
-                intent: Intent | None = None, shown_sku: str | None = None) -> Grounded:
+    def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None,
+                intent: Intent | None, state: DialogueState) -> Grounded:
         """Route the message by intent and gather the facts the reply must rest on."""
         where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
         if where.kind == "policy" and where.topic not in self.config.policies:
             where = Route("product")
         if where.kind in SERVER_REPLIES:  # declined, or told how to reach a human: the model is not asked
             return Grounded([], [], [], "", None, opening=SERVER_REPLIES[where.kind], intent=intent, route=where.kind)
-        if where.kind == "order":
+        if where.order_number is None and (about := self._about_shown(text, state, intent, where)) is not None:
+            return about
+        if where.kind == "complaint":  # an apology and the order's real status, never a product
+            with self.factory() as session:
+                g = complaint_grounding(session, user_id=user_id, number=where.order_number)
+        elif where.kind == "order":
             with self.factory() as session:
                 g = order_grounding(session, user_id=user_id, number=where.order_number)
         elif where.kind == "policy":
             g = policy_grounding(str(where.topic), dict(self.config.policies))
         else:
             products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
-            shown = self.search.index.get(shown_sku) if shown_sku else None
-            if served := catalog_reply(text, products, shown):  # the listed products answer it: no model call
+            shown = self.search.index.get(state.focus[0]) if state.focus else None
+            price_match = self.config.price_match if where.kind == "price_match" else None
+            if served := catalog_reply(text, products, shown, price_match):  # the catalog answers: no model call
                 return Grounded(products, scores, reasons, constraint, profile, opening=served[1], intent=intent,
                                 route=served[0])
             return Grounded(products, scores, reasons, constraint, profile, intent=intent)
         return Grounded([], [], [], "", None, facts=g.facts, opening=g.opening, intent=intent, route=where.kind)
+
+    def _about_shown(self, text: str, state: DialogueState, intent: Intent | None, where: Route
+                     ) -> Grounded | None:
+        """The catalog's answer to a message about the products on the cards, or None (a search, an order...).
+        Pronouns count only on the product route ("where is it?" after an order question is about the order)."""
+        shown = [p for p in map(self.search.index.get, state.shown) if p is not None]
+        if not shown or len(shown) != len(state.shown):  # no cards, or one left the catalog: search anew
+            return None
+        focus = [state.shown.index(s) for s in state.focus]
+        act = understand(text, shown, focus, loose=where.kind == "product")
+        if act is None:
+            return None
+        cards = shown
+        if act.kind == "compare":  # the cheaper first: "I'll take it" after "which is cheaper?" means that one
+            act = Act("compare", refs=sorted(act.refs[:2], key=lambda i: shown[i].price))
+        if act.kind == "decide" and act.refs:  # the chosen product's card, with its add-to-cart
+            cards, act = [shown[act.refs[0]]], Act("decide", refs=[0])
+        return Grounded(cards, [0.0] * len(cards), ["shown"] * len(cards), state.constraint, None,
+                        opening=answer(act, cards), intent=intent, route="shown", act=act.kind,
+                        focus=[cards[i].sku for i in act.refs])
 
     def _retrieve(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None
                   ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
@@ -393,7 +422,7 @@ class Dialogue:
             retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
             prompt=record.as_meta(),
             intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
-            facts=g.facts, profile=g.profile, **extra)
+            facts=g.facts, profile=g.profile, act=g.act, focus=g.focus, **extra)
 
     def guard_for(self, g: Grounded, text: str, opening: str, offer: str | None = None) -> ReplyText:
         """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike).
@@ -489,7 +518,7 @@ class Dialogue:
         clock.mark("embed_classify")
         g, decision = await asyncio.gather(
             self.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
-                        intent=signals.intent if signals else None, vector=vector, shown_sku=first_shown(history)),
+                        intent=signals.intent if signals else None, vector=vector, state=dialogue_state(history)),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
         opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)

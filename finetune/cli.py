@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bot.cli import given, open_db, say
+from bot.cli import data_dir, given, open_db, say
 
 # what `make` trains on a fresh machine; full runs are `aisle finetune classifier --task T`
 QUICK: dict[str, dict[str, int]] = {"intent": {"epochs": 1}, "sentiment": {"sample": 4000, "epochs": 1},
@@ -18,13 +18,15 @@ QUICK: dict[str, dict[str, int]] = {"intent": {"epochs": 1}, "sentiment": {"samp
 def cmd_finetune_classifier(args: argparse.Namespace) -> int:
     from bot.config import get_settings
     from finetune import shipped_signals
-    from finetune.classifier import ClassifierArgs
-    from finetune.train_classifier import main
+    from retrieval.public_data import require
 
     settings = get_settings()
+    data = data_dir(args)
+    if not args.install:  # before anything slow
+        require(data, shipped_signals.folders(args.task), f"training the {args.task} classifier")
     if args.install:
         try:
-            shipped_signals.install(args.task, settings.classifiers_path, args.data, say=say)
+            shipped_signals.install(args.task, settings.classifiers_path, data, say=say)
         except shipped_signals.StaleSignals as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
@@ -33,12 +35,15 @@ def cmd_finetune_classifier(args: argparse.Namespace) -> int:
         print("error: --ship trains with the full recipe; leave out --quick, --sample, --max-steps and --epochs",
               file=sys.stderr)
         return 2
+    from finetune.classifier import ClassifierArgs
+    from finetune.train_classifier import main
+
     quick = QUICK[args.task] if args.quick else {}
-    out = main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=args.data,
+    out = main(ClassifierArgs(task=args.task, out_dir=settings.classifiers_path, data_dir=data,
                               epochs=args.epochs or quick.get("epochs"), max_steps=args.max_steps,
                               sample=args.sample or quick.get("sample")))
     if args.ship:
-        manifest = shipped_signals.write(out, args.data)
+        manifest = shipped_signals.write(out, data)
         say(f"[signals] shipped {out.name} as {shipped_signals.SIGNALS / args.task} "
              f"(weights {manifest['weights_sha256'][:10]}); commit it")
     return 0
@@ -129,7 +134,11 @@ def cmd_finetune_bootstrap(args: argparse.Namespace) -> int:
     from finetune.data import ExportError
     from finetune.jobs import bootstrap, refresh_shipped
     from finetune.shipped import StaleAdapter
+    from retrieval.public_data import require
 
+    if args.ship or args.refresh:  # the shipped adapter's service dialogs quote the Bitext utterances
+        require(get_settings().data, ["bitext_intents"], f"aisle finetune bootstrap --{'ship' if args.ship else 'refresh'}",
+                flag="")
     try:
         if args.refresh:
             refresh_shipped(get_settings(), open_db(), say=say)

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' load reports and its own progress bars off while loading a model we know the shape of
+    (the MiniLM encoder without its pooler, a GGUF to convert, an adapter to merge): installing and serving
+    print one line per step, and a user reads "pooler.dense.bias | UNEXPECTED" as an error. Errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class Encoder:
@@ -19,7 +38,8 @@ class Encoder:
     def __init__(self, model_dir: Path | str, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+        with quiet_transformers():
+            self.model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self.dim = int(self.model.get_embedding_dimension() or 0)
 
     def _encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:

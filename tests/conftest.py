@@ -27,7 +27,19 @@ from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Settings().data
+"""The public datasets folder (the ``AISLE_DATA`` setting, ``../shared/data`` by default)."""
+
+
+def data(*folders: str) -> Path:
+    """:data:`DATA`, once it holds these datasets; a missing one fails the test with one line naming the folder."""
+    from retrieval.public_data import MissingData, require
+
+    try:
+        require(DATA, folders, "this test", flag="")
+    except MissingData as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return DATA
 MODEL_DIR = generator_dir(REPO / "var")
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

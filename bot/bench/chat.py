@@ -20,16 +20,15 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from tqdm import tqdm
 
+from bot.bench.serving import app_process, open_session
 from bot.bench.stats import percentiles
 from bot.turn_events import ReplyMeta
 
@@ -78,20 +77,6 @@ class Sample:
     total_ms: float
 
 
-async def _open_session(base: str, shopper: str) -> Any:
-    """A shopper session and its chat socket, past ``session.ready`` (not timed: a session opens once)."""
-    from websockets.asyncio.client import connect
-
-    async with httpx.AsyncClient() as client:
-        resp = await client.post(f"{base}/api/session", json={"shopper_id": shopper})
-        if resp.status_code != 200:
-            raise RuntimeError(f"POST /api/session answered {resp.status_code}: {resp.text[:200]}")
-        token = resp.json()["token"]
-    ws = await connect(base.replace("http", "ws", 1) + f"/ws/chat?token={token}", max_queue=None)
-    json.loads(await ws.recv())
-    return ws
-
-
 async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
     """Send one question on an open socket; time to the first delta and to the completed reply (its frame)."""
     start = time.perf_counter()
@@ -112,7 +97,7 @@ async def _aisle_ask(ws: Any, question: str) -> tuple[Sample, dict[str, Any]]:
 
 
 async def _aisle_one(base: str, shopper: str, question: str) -> tuple[Sample, dict[str, Any]]:
-    ws = await _open_session(base, shopper)
+    ws = await open_session(base, shopper)
     try:
         return await _aisle_ask(ws, question)
     finally:
@@ -194,7 +179,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     async def aisle_side(r: int, questions: list[str]) -> None:
         # sessions open first, untimed, as the raw side's connections are already pooled;
         # then every question leaves at once, as on the raw side
-        sockets = await asyncio.gather(*(_open_session(base, f"bench-{r}-{i}") for i in range(len(questions))))
+        sockets = await asyncio.gather(*(open_session(base, f"bench-{r}-{i}") for i in range(len(questions))))
         t = time.perf_counter()
         try:
             results = await asyncio.gather(*(_aisle_ask(ws, q) for ws, q in zip(sockets, questions, strict=True)))
@@ -257,7 +242,7 @@ async def _run(args: ChatBenchArgs, base: str, vllm_url: str, factory: Any, sett
     return figures | extra
 
 
-def _chosen_adapter(settings: Any, wanted: str) -> tuple[str, Path] | None:
+def chosen_adapter(settings: Any, wanted: str) -> tuple[str, Path] | None:
     """The adapter to serve: the home registry's live one (none: the base model), a named one, or none."""
     if wanted == "base":
         return None
@@ -273,9 +258,11 @@ def _chosen_adapter(settings: Any, wanted: str) -> tuple[str, Path] | None:
         engine.dispose()
 
 
-def _start_servers(settings: Any, adapter: tuple[str, Path] | None) -> tuple[list[Any], str, str | None]:
+def start_servers(settings: Any, adapter: tuple[str, Path] | None, *, with_base: bool = True
+                  ) -> tuple[list[Any], str, str | None]:
     """vLLM for the app, on the adapter merged into the weights as the CPU default serves it, and, with an
-    adapter, a second vLLM on the plain base model with LoRA off. Returns the servers and both URLs."""
+    adapter and ``with_base``, a second vLLM on the plain base model with LoRA off. Returns the servers and
+    both URLs."""
     import dataclasses
 
     from bot.llm.factory import managed_config
@@ -291,6 +278,7 @@ def _start_servers(settings: Any, adapter: tuple[str, Path] | None) -> tuple[lis
         configs.insert(0, dataclasses.replace(plain, model_dir=merged, served_model_name=name, port=free_port(),
                                               aliases=(plain.served_model_name,),  # the app asks for the base name
                                               log_path=plain.log_path.with_name(f"vllm-bench-{name}.log")))
+        configs = configs if with_base else configs[:1]
     servers: list[ManagedVLLM] = []
     try:
         for config in configs:
@@ -309,14 +297,13 @@ def main(args: ChatBenchArgs) -> int:
     """Run the benchmark and write its JSON; returns a process exit code."""
     from bot.config import Settings, get_settings
     from bot.db import make_engine, migrate, session_factory
-    from bot.llm.managed import free_port
     from bot.model_store import check_generator
     from bot.store import count_products, load_demo_store
     from retrieval.demo_store import generate
 
     base_settings = get_settings()
     # what to serve is settled first: an unknown adapter is refused before anything starts
-    adapter = None if base_settings.vllm_url else _chosen_adapter(base_settings, args.adapter)
+    adapter = None if base_settings.vllm_url else chosen_adapter(base_settings, args.adapter)
     model = check_generator(base_settings.generator_path)
     home = base_settings.home / "bench"
     home.mkdir(parents=True, exist_ok=True)
@@ -340,43 +327,21 @@ def main(args: ChatBenchArgs) -> int:
         print("[bench] AISLE_VLLM_URL is set: measuring what that server serves (no --adapter, no base side)",
               file=sys.stderr)
     else:
-        servers, vllm_url, base_url = _start_servers(base_settings, adapter)
-    port = free_port()
-    env = dict(os.environ, AISLE_HOME=str(home), AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
+        servers, vllm_url, base_url = start_servers(base_settings, adapter)
+    env = dict(AISLE_DATABASE_URL=db_url, AISLE_VLLM_URL=vllm_url,
                AISLE_BASE_MODEL=str(model), AISLE_TEMPERATURE="0", AISLE_MAX_TOKENS=str(args.max_tokens),
                AISLE_CLASSIFIER_DIR=str(base_settings.classifiers_path),
                AISLE_STREAM_INTERVAL=str(base_settings.stream_interval),
-               AISLE_STREAM_EVERY_TOKEN_BELOW=str(base_settings.stream_every_token_below),
-               # every simulated shopper comes from this one address: lift the per-IP caps
-               AISLE_SESSIONS_PER_IP_PER_MIN="100000", AISLE_SESSION_BURST_PER_IP="100000",
-               AISLE_SOCKETS_PER_IP="100000")
+               AISLE_STREAM_EVERY_TOKEN_BELOW=str(base_settings.stream_every_token_below))
     # the raw side sends what the app sends: same sampling, same streaming interval
     settings = Settings(home=home, database_url=db_url, vllm_url=vllm_url, base_model=model,
                         temperature=0, max_tokens=args.max_tokens, stream_interval=base_settings.stream_interval,
                         stream_every_token_below=base_settings.stream_every_token_below)
-    log = (home / "serve.log").open("w")
-    app = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if app.poll() is not None:
-                raise RuntimeError(f"the app exited; see {home / 'serve.log'}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the app did not become healthy")
-            time.sleep(0.5)
-        print(f"[bench] {args.sessions} sessions x {args.rounds} rounds", file=sys.stderr)
-        result = asyncio.run(_run(args, base, vllm_url, factory, settings, base_url))
+        with app_process(home, env) as base:
+            print(f"[bench] {args.sessions} sessions x {args.rounds} rounds", file=sys.stderr)
+            result = asyncio.run(_run(args, base, vllm_url, factory, settings, base_url))
     finally:
-        app.terminate()
-        app.wait(timeout=30)
-        log.close()
         for server in servers:
             server.stop()
         engine.dispose()

@@ -25,16 +25,14 @@ from tqdm import tqdm
 
 from bot.bench.stats import percentiles
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 @dataclass(frozen=True)
 class RetrievalBenchArgs:
     json_out: Path = field(metadata={"help": "Where to write the figures."})
+    data_dir: Path = field(metadata={"help": "The public datasets folder (AISLE_DATA)."})
     products: int = field(default=1_000_000, metadata={"help": "Catalog size for the search test."})
     recommend_products: int = field(default=100_000, metadata={"help": "Catalog size for recommend()."})
     queries: int = field(default=300, metadata={"help": "Timed queries."})
-    data_dir: Path = field(default=SHARED, metadata={"help": "The shared datasets folder."})
 
     def __post_init__(self) -> None:
         if self.products < 1000 or self.queries < 10:

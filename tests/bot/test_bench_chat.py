@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.bench.chat import _chosen_adapter
+from bot.bench.chat import chosen_adapter
 from bot.cli import main
 from bot.config import get_settings
 from tests.e2e.adapter_support import adapter_dir, register
@@ -17,13 +17,13 @@ from tests.e2e.adapter_support import adapter_dir, register
 def test_the_bench_serves_the_live_adapter_a_named_one_or_the_base_model(
         aisle_env: Path, tmp_path: Path, factory: sessionmaker[Session]) -> None:
     settings = get_settings()
-    assert _chosen_adapter(settings, "live") is None  # no adapter yet: the base model
+    assert chosen_adapter(settings, "live") is None  # no adapter yet: the base model
     old, new = adapter_dir(tmp_path, "old"), adapter_dir(tmp_path, "new")
     register(factory, old, "old")
     register(factory, new, "new")  # promoting "new" retires "old"
-    assert _chosen_adapter(settings, "live") == ("new", new)
-    assert _chosen_adapter(settings, "old") == ("old", old)
-    assert _chosen_adapter(settings, "base") is None
+    assert chosen_adapter(settings, "live") == ("new", new)
+    assert chosen_adapter(settings, "old") == ("old", old)
+    assert chosen_adapter(settings, "base") is None
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

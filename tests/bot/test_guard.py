@@ -157,3 +157,18 @@ def test_a_price_in_the_wrong_currency_is_corrected() -> None:
                  random.Random(0), guard)
     assert out == "The Card Dolly Girl is GBP 0.42, or £0.42 in other words."
     assert [c["original"] for c in guard.corrections] == ["$0.42", "$0.42"]
+
+
+@pytest.mark.parametrize(("model_text", "expected", "kind"), [
+    ("Yes: the Strider Trail Shoe is 102.99, a great fit.", "Yes: the Strider Trail Shoe is $89.99, a great fit.",
+     "price"),
+    ("The Strider Trail Shoe for 99 bucks. Enjoy!", "The Strider Trail Shoe for $89.99. Enjoy!", "price"),
+    ("Shipping is 4.99 this week. Enjoy!", "Enjoy!", "price"),
+    ("The Strider Trail Shoe is 89.99 and in stock.", "The Strider Trail Shoe is 89.99 and in stock.", None),
+    ("It comes in size 10 and 2 colours.", "It comes in size 10 and 2 colours.", None),
+])
+def test_a_bare_figure_that_reads_as_a_price_is_checked_like_one(model_text: str, expected: str,
+                                                                 kind: str | None) -> None:
+    guard = StreamGuard(PRODUCTS)
+    assert stream(model_text, random.Random(3), guard) == expected
+    assert [c["kind"] for c in guard.corrections] == ([kind] if kind else [])

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.pii import luhn_valid, scrub
-from tests.conftest import SHARED
+from tests.conftest import data
 
 CARDS = ["4111 1111 1111 1111", "4111111111111111", "5500-0000-0000-0004", "3400 000000 00009", "6011000990139424"]
 PHONES = ["+1 415 555 0134", "(415) 555-0134", "415-555-0134", "415.555.0134", "020 7946 0958", "07700 900123",
@@ -83,7 +83,7 @@ def test_found_counts_each_kind() -> None:
 
 def test_generated_personal_data_in_real_customer_text_never_survives() -> None:
     """Random PII spliced into real customer-care tweets, 500 times: none of it comes out."""
-    dialogs = json.loads((SHARED / "data" / "twitter_customer_care" / "dev.json").read_text())
+    dialogs = json.loads((data("twitter_customer_care") / "twitter_customer_care" / "dev.json").read_text())
     turns = [t["message"] for d in dialogs for t in d["dialogContent"] if "client" in t]
     rng = random.Random(0)
     pool = CARDS + PHONES + EMAILS + ADDRESSES + POSTCODES
@@ -99,7 +99,7 @@ def test_generated_personal_data_in_real_customer_text_never_survives() -> None:
 
 
 def test_real_customer_tweets_lose_their_emails_and_handles() -> None:
-    dialogs = json.loads((SHARED / "data" / "twitter_customer_care" / "dev.json").read_text())
+    dialogs = json.loads((data("twitter_customer_care") / "twitter_customer_care" / "dev.json").read_text())
     turns = [t["message"] for d in dialogs for t in d["dialogContent"] if "client" in t]
     with_email = [t for t in turns if re.search(r"\w@\w+\.\w", t)]
     assert with_email, "the dataset has customers who tweeted their email"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SHARED, SOAK, make_settings, serve, stored_meta
+from tests.conftest import SOAK, data, make_settings, serve, stored_meta
 from tests.web.wsclient import ask, open_chat
 
 CONCURRENCY = 8
@@ -24,7 +24,7 @@ SAMPLE_EVERY = 9
 
 
 def customer_turns() -> list[list[str]]:
-    dialogs = json.loads((SHARED / "data" / "twitter_customer_care" / "dev.json").read_text())
+    dialogs = json.loads((data("twitter_customer_care") / "twitter_customer_care" / "dev.json").read_text())
     return [[t["message"] for t in d["dialogContent"] if "client" in t and str(t.get("message") or "").strip()]
             for d in dialogs]
 

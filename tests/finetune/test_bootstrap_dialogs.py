@@ -22,6 +22,7 @@ from retrieval.demo_store import DemoStore
 from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 from retrieval.search import ProductSearch
+from tests.conftest import data
 
 SETTINGS = Settings()
 VOICE = Voice("Test Store", SETTINGS.policies, "10% off your next order with code STAY10")
@@ -47,7 +48,7 @@ def test_every_kind_of_turn_is_in_the_mix(generated: list[Example]) -> None:
     assert 0.5 < sum(kinds[k] for k in product) / len(generated) < 0.75
     assert any("+more." in ex.kind for ex in generated)  # follow-ups that refer to an earlier turn
     assert any("+more.second" in ex.kind for ex in generated)  # "the second one?"
-    assert BITEXT.is_file()  # the customer-service wording is the Bitext set's
+    data("bitext_intents")  # the customer-service wording is the Bitext set's
     bitext = {row.split(",")[0].lower() for row in BITEXT.read_text().splitlines()}
     assert sum(ex.question.lower() in bitext for ex in generated if kind_of(ex) in ("policy", "human")) >= 10
 

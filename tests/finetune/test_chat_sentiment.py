@@ -10,7 +10,7 @@ import pytest
 from finetune.chat_sentiment import SHOP_TEST, read_labelled_tsv, shop_chat
 from finetune.sentiment_data import sentiment_splits
 from retrieval.datasets import rating_to_label, read_tweets
-from tests.conftest import SHARED
+from tests.conftest import data
 
 
 @pytest.mark.parametrize(("rating", "label"), [(-4.0, "negative"), (-0.5, "negative"), (-0.49, "neutral"),
@@ -35,7 +35,7 @@ def test_tweets_are_read_and_bad_rows_counted(tmp_path: Path) -> None:
 
 
 def test_the_shared_tweets_all_read_with_the_readme_counts() -> None:
-    examples, skipped = read_tweets(SHARED / "data" / "chat_sentiment" / "tweets.tsv")
+    examples, skipped = read_tweets(data("chat_sentiment") / "chat_sentiment" / "tweets.tsv")
     assert len(examples) == 3360 and skipped == 0
     assert Counter(e.label for e in examples) == {"positive": 1871, "negative": 879, "neutral": 610}
 
@@ -67,7 +67,7 @@ def test_shop_chat_is_deterministic_and_covers_every_label() -> None:
 
 
 def test_the_splits_keep_each_register_and_never_train_on_test_messages() -> None:
-    splits = sentiment_splits(SHARED / "data")
+    splits = sentiment_splits(data("clothing_reviews", "chat_sentiment"))
     counts = Counter(splits.test_source)
     assert counts["reviews"] == 3620 and counts["chat"] == 672 and counts["shop_chat"] == len(read_labelled_tsv(SHOP_TEST))
     assert len(splits.held_source) == len(splits.held) and set(splits.held_source) == {"reviews", "chat"}

@@ -19,7 +19,7 @@ from bot.signals import (
 )
 from finetune.classifier import ClassifierArgs
 from finetune.train_classifier import main
-from tests.conftest import SHARED
+from tests.conftest import data
 
 pytestmark = pytest.mark.slow  # every test here reads models trained by the module's smoke runs (about a minute)
 
@@ -32,8 +32,10 @@ PLOTS = {"intent": "confusion.png", "sentiment": "confusion.png", "churn": "roc.
 def smoke_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each task trained for a few steps on a small sample of the real data."""
     out = tmp_path_factory.mktemp("classifiers")
-    return {task: main(ClassifierArgs(task=task, out_dir=out, data_dir=SHARED / "data", epochs=1, max_steps=30,
-                                      sample=480, batch_size=16), say=lambda _: None)
+    from finetune.shipped_signals import folders
+
+    return {task: main(ClassifierArgs(task=task, out_dir=out, data_dir=data(*folders(task)), epochs=1,
+                                      max_steps=30, sample=480, batch_size=16), say=lambda _: None)
             for task in MODELS}
 
 
@@ -137,11 +139,11 @@ def test_a_shipped_copy_scores_exactly_like_the_model_it_came_from(smoke_models:
     from finetune import shipped_signals
 
     root = tmp_path / "signals"
-    manifest = shipped_signals.write(smoke_models[task], SHARED / "data", root=root)
+    manifest = shipped_signals.write(smoke_models[task], data(), root=root)
     assert manifest["trained_from"] == smoke_models[task].name
     shipped = (root / task / shipped_signals.WEIGHTS).stat().st_size
     assert shipped < 0.2 * (smoke_models[task] / "model.safetensors").stat().st_size  # layers only, int8
-    out = shipped_signals.install(task, tmp_path / "out", SHARED / "data", say=lambda _: None, root=root)
+    out = shipped_signals.install(task, tmp_path / "out", data(), say=lambda _: None, root=root)
     assert out.name == smoke_models[task].name
     texts = ["where is my order?", "great, another delay. just great.", "love the jacket, thanks!"]
     model = MODELS[task]

@@ -16,10 +16,14 @@ from finetune.sentiment_data import LABELS, sentiment_splits
 from finetune.shipped import SHIPPED
 from finetune.shipped_signals import REBUILD, SIGNALS, WEIGHTS, StaleSignals
 from finetune.text_tasks import macro_f1
-from tests.conftest import SHARED
+from tests.conftest import DATA, data
 
-DATA = SHARED / "data"
 TASKS = ("intent", "sentiment", "churn")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _datasets() -> None:
+    data(*sorted({f for task in TASKS for f in shipped_signals.folders(task)}))
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +51,27 @@ def test_changed_data_or_data_code_makes_the_check_fail_with_the_rebuild_command
     (data / "clothing_reviews").symlink_to(DATA / "clothing_reviews")
     tweets = (DATA / "chat_sentiment" / "tweets.tsv").read_text(encoding="utf-8")
     (data / "chat_sentiment" / "tweets.tsv").write_text(tweets + "99999\t-2.0\ta new rated message\n", encoding="utf-8")
-    with pytest.raises(StaleSignals, match="another data") as caught:
+    with pytest.raises(StaleSignals, match=r"a change to the data \(chat_sentiment/tweets.tsv\);") as caught:
         shipped_signals.check("sentiment", data)
-    assert f"`{REBUILD}`" in str(caught.value)
+    assert f"`{REBUILD}`" in str(caught.value) and "code" not in str(caught.value)
     monkeypatch.setitem(shipped_signals.DATA_CODE, "intent", ("finetune.intents", "finetune.chat_sentiment"))
-    with pytest.raises(StaleSignals, match="data_code"):
+    with pytest.raises(StaleSignals, match=r"a change to the code that makes its examples \(finetune.intents, "
+                                           r"finetune.chat_sentiment\);") as caught:
         shipped_signals.check("intent", DATA)
+    assert "data (" not in str(caught.value)
+
+
+def test_without_the_datasets_the_install_checks_what_it_can_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    manifest = shipped_signals.check("churn", tmp_path / "no-data", say=said.append)
+    assert manifest["task"] == "churn"
+    assert said == [f"[signals] churn: its training data is not in {tmp_path / 'no-data'}; checked its code, "
+                    f"encoder and recipe only"]
+    monkeypatch.setitem(shipped_signals.DATA_CODE, "churn", ("finetune.churn", "finetune.intents"))
+    with pytest.raises(StaleSignals, match="a change to the code that makes its examples") as caught:
+        shipped_signals.check("churn", tmp_path / "no-data")
+    assert "data (" not in str(caught.value)
 
 
 def test_the_shipped_sentiment_model_meets_the_chat_and_review_targets() -> None:

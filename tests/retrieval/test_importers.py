@@ -18,9 +18,9 @@ from retrieval.importers import (
     parse_mapping,
     strip_html,
 )
+from tests.conftest import DATA, data
 
-ONLINE_RETAIL = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail"
-                 / "transactions_until_2011-09-09.csv.gz")
+ONLINE_RETAIL = DATA / "online_retail" / "transactions_until_2011-09-09.csv.gz"
 
 SHOPIFY_HEADER = ["Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags", "Published", "Option1 Name",
                   "Option1 Value", "Option2 Name", "Option2 Value", "Variant SKU", "Variant Grams",
@@ -301,6 +301,7 @@ def test_online_retail_categories_come_from_keywords(description: str, category:
 
 @pytest.fixture(scope="module")
 def online_retail() -> ImportReport:
+    data("online_retail")
     return import_catalog(ONLINE_RETAIL)
 
 

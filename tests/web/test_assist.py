@@ -64,6 +64,8 @@ async def test_console_shows_the_shopper_and_drafts_a_checked_reply_the_agent_ed
         assert [p["negative"] for p in context["mood"]] == [pytest.approx(stored["sentiment"]["negative"], abs=1e-3)]
         reply = messages(db_url, cid)[1].meta  # the products the bot showed, in its order, each with why
         assert [p["sku"] for p in context["shown"]] == reply["retrieved_skus"][:6]
+        assert context["state"]["shown"] == reply["retrieved_skus"]  # what "the second one" would mean now
+        assert "wants: this is useless, my order never came and I want a warm jacket" in context["state"]["summary"]
         assert all(p["title"] and p["reason"] for p in context["shown"])
         theirs = sorted((o for o in demo_store.orders if o.shopper == busiest), key=lambda o: o.at, reverse=True)
         assert context["orders"] and [(o["number"], o["status"]) for o in context["orders"]] == [(o.number, o.status) for o in theirs[:5]]

@@ -59,7 +59,8 @@
      ["churn", risk.churn !== null && risk.churn !== undefined ? risk.churn.toFixed(2) : "-"],
      ["mood", s.sentiment ? s.sentiment.label + " (" + s.sentiment.negative.toFixed(2) + " negative)" : "-"],
      ["intent", s.intent ? s.intent.label : "-"],
-     ["why", c.flagged_reason || risk.reason || "-"]].forEach(function (pair) {
+     ["why", c.flagged_reason || risk.reason || "-"],
+     ["about", (c.state && c.state.summary) || "-"]].forEach(function (pair) {
       dl.appendChild(el("dt", "", pair[0])); dl.appendChild(el("dd", "", pair[1]));
     });
     drawMood(c.mood || []);
