@@ -81,6 +81,8 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
     absent = [a for a in ABSENT if not any(a.split()[-1] in t for t in titles)]
     kinds = sorted(SCENARIOS)
     weights = [SCENARIOS[k] for k in kinds]
+    unused = list(shoppers_with_orders)  # one conversation per shopper: a store keeps one per signed-in shopper
+    rng.shuffle(unused)
     out = []
     for i in range(n):
         scenario = rng.choices(kinds, weights)[0]
@@ -104,8 +106,8 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
                 turns.append(Turn("compare", rng.choice(say["compare"]), {"refs": [a, b]}))
                 turns.append(Turn("decide", rng.choice(say["decide"]), {"ref": "cheaper"}))
         elif scenario in ("complaint", "order"):
-            if shoppers_with_orders and rng.random() < 0.75:
-                shopper = rng.choice(shoppers_with_orders)
+            if unused and rng.random() < 0.75:
+                shopper = unused.pop()
             turns.append(Turn(scenario, rng.choice(say[scenario])))
         elif scenario in ("price_match", "claim"):
             low = f"{max(1.0, round(p.price / 3)):.0f}"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.comparison import claimed_price
+from bot.comparison import claimed_price, named_products
 from retrieval.catalog import ProductDoc
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
@@ -122,6 +122,10 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
     if claim is not None and kind in ("price", "details", "stock"):
         kind = "claim"
     refs = _ordinals(text, len(shown))
+    if not refs:  # a card's title named in full ("is the Dermaé Vegan Night Cream (black) really $2?")
+        groups = named_products(text, shown)
+        if len(groups) == 1 and len(groups[0]) == 1:
+            refs = [list(shown).index(groups[0][0])]
     fragments = [] if refs else _fragments(text, shown)
     if fragments:
         hits = fragments[0]

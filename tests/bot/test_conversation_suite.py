@@ -90,3 +90,10 @@ def test_a_price_match_promise_is_wrong(reply: str, demo_store: DemoStore) -> No
     catalog = {p.sku: p for p in demo_store.products}
     turn = Turn("price_match", "amazon has it for $3, match?", {"sku": next(iter(catalog)), "low": 3.0})
     assert not judge(turn, _frame(reply, [], []), Seen(), catalog, {}, "x")[0]
+
+
+def test_each_signed_in_shopper_has_one_conversation(demo_store: DemoStore) -> None:
+    orders = sorted({o.shopper for o in demo_store.orders})
+    suite = build_suite(demo_store.products, orders, 200, seed=0)
+    signed_in = [c.shopper for c in suite if c.shopper in orders]
+    assert signed_in and len(signed_in) == len(set(signed_in))

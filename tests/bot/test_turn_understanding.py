@@ -127,3 +127,10 @@ def test_a_new_list_starts_a_new_focus_and_need() -> None:
     state = dialogue_state(history)
     assert state.shown == ["J1", "J2"] and state.focus == [] and state.need == "and rain jackets?"
     assert dialogue_state([_shopper(1, "hi")]).shown == []
+
+
+def test_a_card_named_in_full_is_that_card_even_when_a_fragment_would_be_ambiguous() -> None:
+    act = understand("is the Timberline Waterproof Hiking Boot (sand) really only $20?", SHOWN, [])
+    assert act == Act("claim", refs=[3], claim=20.0)
+    assert rendered(answer(act, SHOWN), SHOWN) == ("No, Timberline Waterproof Hiking Boot (sand) ($99.99) costs more "
+                                                   "than that.")

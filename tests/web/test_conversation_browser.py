@@ -3,6 +3,8 @@ conversation's state, and a complaint gets the shopper's own order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +37,29 @@ def card_skus(chat: Any, n: int) -> list[str]:
     return [str(c.get_attribute("data-sku")) for c in chat.locator("li.cards").nth(n).locator(".card").all()]
 
 
+@contextmanager
+def storefront(tmp_path: Path, db_url: str, factory: Any, saved_index: Path, vllm_url: str) -> Iterator[tuple[Any, str]]:
+    """The app on the real model with the installed adapter, and a desktop page in Chromium; yields both."""
+    from playwright.sync_api import sync_playwright
+
+    serve_installed(factory)
+    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=96)
+    with serve(create_app(settings)) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 900}), base
+        finally:
+            browser.close()
+
+
 @pytest.mark.browser
 @pytest.mark.vllm
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_follow_ups_about_the_cards_are_answered_from_the_catalog(
     tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str, demo_store: DemoStore  # type: ignore[no-untyped-def]
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    serve_installed(factory)
     products = {p.sku: p for p in demo_store.products}
-    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=96)
-    with serve(create_app(settings)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    with storefront(tmp_path, db_url, factory, saved_index, vllm_url) as (page, base):
         chat = open_widget(page, base, "waterproof hiking boots under $120")
         completed(chat, 0)
         cards = card_skus(chat, 0)
@@ -72,7 +83,6 @@ def test_follow_ups_about_the_cards_are_answered_from_the_catalog(
         assert chip_skus(chat, 4) == [cheap.sku] and card_skus(chat, 4) == [cheap.sku], reply
         chat.locator("li.cards").nth(4).locator("button").filter(has_text="Add to cart").wait_for()
         page.screenshot(path=str(ARTIFACTS / "widget-conversation.png"))
-        browser.close()
 
 
 @pytest.mark.browser
@@ -81,18 +91,13 @@ def test_follow_ups_about_the_cards_are_answered_from_the_catalog(
 def test_a_signed_in_shopper_complaining_about_a_late_order_gets_its_status_and_an_apology(
     tmp_path: Path, db_url: str, factory, saved_index: Path, vllm_url: str, demo_store: DemoStore  # type: ignore[no-untyped-def]
 ) -> None:
-    from playwright.sync_api import Route, sync_playwright
+    from playwright.sync_api import Route
 
-    serve_installed(factory)
     latest: dict[str, Any] = {}
     for order in sorted(demo_store.orders, key=lambda o: o.at):
         latest[order.shopper] = order
     shopper, order = next((s, o) for s, o in latest.items() if o.status in ("processing", "shipped"))
-    settings = make_settings(tmp_path, db_url, saved_index, vllm_url=vllm_url, max_tokens=96)
-    with serve(create_app(settings)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-
+    with storefront(tmp_path, db_url, factory, saved_index, vllm_url) as (page, base):
         def signed_in(route: Route) -> None:  # the storefront knows its shopper
             html = route.fetch().text().replace('data-shopper-id=""', f'data-shopper-id="{shopper}"')
             route.fulfill(body=html, content_type="text/html")
@@ -103,4 +108,3 @@ def test_a_signed_in_shopper_complaining_about_a_late_order_gets_its_status_and_
         assert "I'm sorry about that." in reply and f"Your order {order.number} is {order.status}" in reply
         assert chat.locator("li.cards").count() == 0  # no product pitched at a complaint
         page.screenshot(path=str(ARTIFACTS / "widget-complaint.png"))
-        browser.close()
