@@ -43,8 +43,8 @@ DETAILS = re.compile(r"\b(?:tell me (?:more|about)|more (?:about|info|details)|d
 DECIDE = re.compile(r"\b(?:i'?ll take|i will take|i'?ll get|i'?ll buy|i'?ll go (?:with|for)|i want (?:it|that|this|"
                     r"the)|i'?d like (?:it|that|this|the)|add (?:it|that|this|them|the [\w\s-]+) to (?:my )?"
                     r"(?:cart|basket|bag)|buy (?:it|that|this|the)|order (?:it|that|this)|sold)\b", re.IGNORECASE)
-COMPARE = re.compile(r"\b(?:which (?:one |of (?:them|these|those|the two) )?is (?:cheaper|more expensive|pricier|"
-                     r"the cheapest|less expensive)|cheaper one|compare (?:them|these|those|the two)|"
+COMPARE = re.compile(r"\b(?:which (?:one |of (?:them|these two|those two|these|those|the two) )?is (?:the )?(?:cheaper|more expensive|pricier|"
+                     r"cheapest|less expensive)|the cheaper one|compare (?:them|these|those|the two)|"
                      r"difference between (?:them|these|those|the two))\b", re.IGNORECASE)
 NOT_WORDS = {"one", "ones", "pair", "same", "other", "next", "best", "cheapest", "cheaper", "last", "first",
              "second", "third", "new", "right", "only", "whole", "store", "shop", "site", "price", "order",

@@ -134,3 +134,8 @@ def test_a_card_named_in_full_is_that_card_even_when_a_fragment_would_be_ambiguo
     assert act == Act("claim", refs=[3], claim=20.0)
     assert rendered(answer(act, SHOWN), SHOWN) == ("No, Timberline Waterproof Hiking Boot (sand) ($99.99) costs more "
                                                    "than that.")
+
+
+@pytest.mark.parametrize("text", ["and a cheaper one?", "in red?", "any cheaper ones?"])
+def test_a_wish_for_other_products_is_a_search_even_with_cards_in_focus(text: str) -> None:
+    assert understand(text, SHOWN, [1, 3]) is None
