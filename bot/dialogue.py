@@ -342,7 +342,8 @@ class Dialogue:
             where = Route("product")
         if where.kind in SERVER_REPLIES:  # declined, or told how to reach a human: the model is not asked
             return Grounded([], [], [], "", None, opening=SERVER_REPLIES[where.kind], intent=intent, route=where.kind)
-        if where.order_number is None and (about := self._about_shown(text, state, intent, where)) is not None:
+        if where.order_number is None and where.kind not in ("complaint", "price_match") \
+                and (about := self._about_shown(text, state, intent, where)) is not None:
             return about
         if where.kind == "complaint":  # an apology and the order's real status, never a product
             with self.factory() as session:
@@ -365,12 +366,13 @@ class Dialogue:
     def _about_shown(self, text: str, state: DialogueState, intent: Intent | None, where: Route
                      ) -> Grounded | None:
         """The catalog's answer to a message about the products on the cards, or None (a search, an order...).
-        Pronouns count only on the product route ("where is it?" after an order question is about the order)."""
+        Pronouns do not count on the order route ("where is it?" after an order question is about the order); the
+        intent model reads "ill take it" as a returns question, so they count on the policy route."""
         shown = [p for p in map(self.search.index.get, state.shown) if p is not None]
         if not shown or len(shown) != len(state.shown):  # no cards, or one left the catalog: search anew
             return None
         focus = [state.shown.index(s) for s in state.focus]
-        act = understand(text, shown, focus, loose=where.kind == "product")
+        act = understand(text, shown, focus, loose=where.kind in ("product", "policy"))
         if act is None:
             return None
         cards = shown

@@ -89,7 +89,7 @@ ASKS_FOR_PRODUCT = re.compile(r"\b(?:i want|i need|i'?m looking for|looking for|
 """A product asked for in the same message: a complaint with a wish ("my order never came and I want a warm
 jacket") is a product question; the products are what was asked for."""
 SORRY = "I'm sorry about that. "
-ORDER_QUESTION = re.compile(r"\bwhere(?:'s| is)\b.{0,12}\bmy (?:order|package|parcel|delivery)\b"
+ORDER_QUESTION = re.compile(r"\bwhere(?:'?s| is)\b.{0,12}\bmy (?:order|package|parcel|delivery)\b"
                             r"|\btrack (?:my )?(?:order|package|parcel)\b", re.IGNORECASE)
 """A question about the shopper's order, whatever the intent model reads in it."""
 PRICE_MATCH = re.compile(

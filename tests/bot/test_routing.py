@@ -180,3 +180,7 @@ def test_a_price_match_answers_with_the_policy_and_our_price_never_yes() -> None
 
 def test_a_complaint_that_also_asks_for_a_product_is_a_product_question() -> None:
     assert route("this is useless, my order never came and I want a warm jacket", None).kind == "product"
+
+
+def test_where_is_my_package_without_an_apostrophe_is_an_order_question() -> None:
+    assert route("wheres my package?", "delivery_period").kind == "order"

@@ -139,3 +139,9 @@ def test_a_card_named_in_full_is_that_card_even_when_a_fragment_would_be_ambiguo
 @pytest.mark.parametrize("text", ["and a cheaper one?", "in red?", "any cheaper ones?"])
 def test_a_wish_for_other_products_is_a_search_even_with_cards_in_focus(text: str) -> None:
     assert understand(text, SHOWN, [1, 3]) is None
+
+
+def test_a_product_named_that_is_not_on_the_cards_is_left_to_the_search() -> None:
+    # another colour of a card's product, with a claimed price: not the card's variant
+    assert understand("wait the Summit Trail Hiking Boot (navy) is just $8 today??", SHOWN, []) is None
+    assert understand("is the Timberline Waterproof Hiking Boot really only $5?", SHOWN, []) is None
