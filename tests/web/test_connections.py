@@ -177,7 +177,9 @@ async def test_a_slow_reader_is_shed_and_others_are_served(
         ws, ready = await open_chat(base, "reader")
         frames = await ask(ws, "warm socks please", "r-1", timeout=20)
         assert frames[-1]["text"] == "Here are some warm socks."
-        await until(lambda: registry.open_sockets == 1, 20)  # the sloth was shed, the reader stays
+        # the sloth was shed, the reader stays (the flood takes over 20 s to fill its outbox on a slow CPU; aca74fe
+        # failed here too on the 2026-12-07 AVX2 machine)
+        await until(lambda: registry.open_sockets == 1, 90)
         assert (await ask(ws, "and a hat", "r-2", timeout=20))[-1]["type"] == "message.completed"
         await ws.close()
         peer.close()
