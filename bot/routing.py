@@ -93,7 +93,7 @@ ORDER_QUESTION = re.compile(r"\bwhere(?:'?s| is)\b.{0,12}\bmy (?:order|package|p
                             r"|\btrack (?:my )?(?:order|package|parcel)\b", re.IGNORECASE)
 """A question about the shopper's order, whatever the intent model reads in it."""
 PRICE_MATCH = re.compile(
-    r"\bprice[- ]?match|\bmatch (?:the|their|that|this|a|his|her) (?:price|offer|deal)|\bbeat (?:the|their|that) "
+    r"\bprice[- ]?match|\bmatch (?:the |their |that |this |a |his |her )?(?:[\w-]+'s )?(?:price|offer|deal)|\bbeat (?:the|their|that) "
     r"price|\b(?:another|other|a different) (?:shop|store|site|website|seller|retailer)\b.{0,60}\b(?:for|at|sells?|has|"
     r"cheaper)\b|\b(?:amazon|ebay|walmart|target|argos|aliexpress|temu)\b.{0,40}\b(?:cheaper|for|sells?|has|at)\b",
     re.IGNORECASE)
