@@ -32,7 +32,8 @@ def base_title(p: ProductDoc) -> str:
     return p.title.split(" (")[0]
 
 
-def _words(text: str) -> str:
+def plain_words(text: str) -> str:
+    """Lower-case words only: "Trail Shoe (Red)" and "trail shoe red" read the same."""
     return " ".join(w.lower() for w in WORD.findall(text))
 
 
@@ -42,14 +43,14 @@ def named_products(message: str, products: Sequence[ProductDoc]) -> list[list[Pr
     A title is named when the message holds it whole (its variant left out), word for word, whatever the
     case and punctuation: "the kinetix mini-pump" names "Kinetix Mini Pump (Red)".
     """
-    said = f" {_words(message)} "
+    said = f" {plain_words(message)} "
     groups: dict[str, list[ProductDoc]] = {}
     for p in products:
-        title = _words(base_title(p))
+        title = plain_words(base_title(p))
         if title and f" {title} " in said:
             groups.setdefault(title, []).append(p)
     # a variant named in full ("... Sport Earbuds (red)") is that variant, not the title's cheapest
-    return [[p for p in g if f" {_words(p.title)} " in said] or g for g in groups.values()]
+    return [[p for p in g if f" {plain_words(p.title)} " in said] or g for g in groups.values()]
 
 
 def compared(message: str, products: Sequence[ProductDoc]) -> tuple[ProductDoc, ProductDoc] | None:

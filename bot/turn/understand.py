@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.comparison import WORD, claimed_price, named_products
+from bot.comparison import claimed_price, named_products, plain_words
 from retrieval.catalog import ProductDoc
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
@@ -75,11 +75,6 @@ def _ordinals(text: str, n_shown: int) -> list[int]:
     return out
 
 
-def _plain(text: str) -> str:
-    """Lower-case words only: "Trail Shoe (Red)" and "trail shoe red" read the same."""
-    return " ".join(w.lower() for w in WORD.findall(text))
-
-
 def _title_words(p: ProductDoc) -> set[str]:
     return {w.lower() for w in re.findall(r"[\w-]+", p.title)}
 
@@ -128,8 +123,8 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
         kind = "claim"
     refs = _ordinals(text, len(shown))
     if not refs:  # a card's title named in full, variant included ("is the Dermaé Night Cream (black) $2?")
-        said = f" {_plain(text)} "
-        exact = [i for i, p in enumerate(shown) if f" {_plain(p.title)} " in said]
+        said = f" {plain_words(text)} "
+        exact = [i for i, p in enumerate(shown) if f" {plain_words(p.title)} " in said]
         refs = exact[:1] if len(exact) == 1 else []
         if not refs and (claim is not None or named_products(text, shown)):
             return None  # a product named that is not on the cards: the catalog's search answers it
