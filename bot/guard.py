@@ -401,39 +401,34 @@ class StreamGuard:
         """A price must be a named product's, in its currency; an unattached one must be a listed product's
         (in its currency) or one quoted in the facts or by the shopper, or its clause is dropped."""
         value = round(float(m.group(1).replace(",", "") + "." + (m.group(2) or "0")), 2)
-        currency = CURRENCY_OF[m.group(0)[: m.start(1) - m.start()].strip()]
-        named = self._named_products(before)
-        if named:
-            if any(abs(p.price - value) < 0.005 and p.currency == currency for p in named):
-                return m.group(0)
-            fixed = _money(named[0].price, named[0].currency)
-            self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
-                                     "sku": named[0].sku})
-            return fixed
-        if (value, currency) in self._priced or value in self._quoted:
-            return m.group(0)
-        if self._drop is None:
-            self._drop = {"kind": "price", "original": m.group(0), "replacement": ""}
-        return m.group(0)
+        return self._checked_price(m.group(0), value, CURRENCY_OF[m.group(0)[: m.start(1) - m.start()].strip()],
+                                   before)
 
     def _bare_price(self, m: re.Match[str], before: str) -> str:
-        """A figure without a currency sign that reads as a price: right for a named product it stays; wrong,
-        it becomes that product's price with its sign; unattached, a listed product's price or one the facts
-        or the shopper quoted stays, and any other takes its clause."""
+        """A figure without a currency sign that reads as a price, checked like one in any currency: a wrong one
+        after a product's name becomes that product's price with its sign."""
         value = round(float((m.group(1) or m.group(3)).replace(",", "") + "." + (m.group(2) or m.group(4) or "0")), 2)
+        return self._checked_price(m.group(0), value, None, before)
+
+    def _checked_price(self, written: str, value: float, currency: str | None, before: str) -> str:
+        """``written`` (a price of ``value``, in ``currency`` or, None, in any) as it may stand, corrected, or as
+        it is with its clause marked for dropping."""
+        def fits(price: float, cur: str) -> bool:
+            return abs(price - value) < 0.005 and currency in (None, cur)
+
         named = self._named_products(before)
         if named:
-            if any(abs(p.price - value) < 0.005 for p in named):
-                return m.group(0)
+            if any(fits(p.price, p.currency) for p in named):
+                return written
             fixed = _money(named[0].price, named[0].currency)
-            self.corrections.append({"kind": "price", "original": m.group(0), "replacement": fixed,
+            self.corrections.append({"kind": "price", "original": written, "replacement": fixed,
                                      "sku": named[0].sku})
             return fixed
-        if any(abs(price - value) < 0.005 for price, _ in self._priced) or value in self._quoted:
-            return m.group(0)
+        if any(fits(price, cur) for price, cur in self._priced) or value in self._quoted:
+            return written
         if self._drop is None:
-            self._drop = {"kind": "price", "original": m.group(0), "replacement": ""}
-        return m.group(0)
+            self._drop = {"kind": "price", "original": written, "replacement": ""}
+        return written
 
     def _stock(self, m: re.Match[str], before: str) -> str:
         named = self._named_products(before, unpriced=False)
