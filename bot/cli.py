@@ -12,7 +12,7 @@ from typing import Any
 
 Command = Callable[[argparse.Namespace], int]
 BENCH_DATA: dict[str, tuple[str, ...]] = {
-    "chat": (), "conversation": (), "retrieval": ("online_retail",),
+    "chat": (), "conversation": (), "assortment": (), "retrieval": ("online_retail",),
     "classifier": ("bitext_intents", "clothing_reviews", "chat_sentiment", "twitter_customer_care"),
     "lora": ("online_retail", "bitext_intents"), "learning": ("bitext_intents",)}
 """The public datasets (retrieval/public_data.py) each benchmark reads."""
@@ -293,6 +293,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         return conversation_main(ConversationBenchArgs(json_out=args.json, conversations=args.conversations,
                                                        seed=args.seed, catalog=args.catalog))
+    if args.name == "assortment":
+        from bot.bench.assortment import AssortmentBenchArgs
+        from bot.bench.assortment import main as assortment_main
+
+        return assortment_main(AssortmentBenchArgs(json_out=args.json, catalog=args.catalog))
     if args.name in ("lora", "classifier", "learning"):
         return int(resolve(f"finetune.cli:bench_{args.name}")(args))
     say(f"error: unknown benchmark {args.name!r}; available: {', '.join(BENCH_DATA)}")
@@ -512,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--conversations", type=int, default=200, help="conversations per store (conversation)")
     bench.add_argument("--seed", type=int, default=0, help="the suite's draw (conversation)")
     bench.add_argument("--catalog", type=Path, metavar="FILE",
-                       help="conversation: also a store imported from this file (e.g. the Online Retail CSV)")
+                       help="conversation, assortment: also a store imported from this file (e.g. the Online Retail CSV)")
     bench.add_argument("--data", type=Path,
                        help="the datasets folder (retrieval, classifier, lora, learning; default: AISLE_DATA)")
     bench.add_argument("--steps", type=int, help="LoRA training steps (lora: default as bootstrap; learning: 16)")

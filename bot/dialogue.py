@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -45,6 +45,8 @@ from bot.routing import (
 )
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
 from bot.turn.answers import answer
+from bot.turn.assortment import answer_assortment
+from bot.turn.language import language_of
 from bot.turn.state import DialogueState, dialogue_state
 from bot.turn.understand import Act, understand
 from bot.turn_events import (
@@ -114,6 +116,7 @@ class Grounded:
     route: str = "product"
     act: str | None = None  # what the message did to the shown products (bot/turn/understand.py)
     focus: list[str] = field(default_factory=list)  # the shown products it was about
+    language: str = "en"  # the shopper's (bot/turn/language.py)
 
 
 class TurnRejected(RequestError):
@@ -316,8 +319,9 @@ class Dialogue:
         if vector is None:
             vector = await self._embed(text)
         query = await self._query_vector(conversation_id, text, vector, earlier)
-        return await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent,
-                                       state or DialogueState())
+        state = state or DialogueState()
+        g = await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent, state)
+        return replace(g, language=language_of(text, state.language))
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
                 ) -> Decision | None:
@@ -353,6 +357,11 @@ class Dialogue:
                 g = order_grounding(session, user_id=user_id, number=where.order_number)
         elif where.kind == "policy":
             g = policy_grounding(str(where.topic), dict(self.config.policies))
+        elif where.kind == "product" and (found := answer_assortment(
+                self.search, text, state.need, self.config.retrieve_k)) is not None:
+            n = len(found.cards)  # "do you sell X?", "the cheapest X?": the catalog's answer, no model call
+            return Grounded(found.cards, [0.0] * n, ["catalog"] * n, "", None, opening=found.text, intent=intent,
+                            route=found.act, focus=[p.sku for p in found.cards[:1]])
         else:
             products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
             shown = self.search.index.get(state.focus[0]) if state.focus else None
@@ -376,13 +385,15 @@ class Dialogue:
         if act is None:
             return None
         cards = shown
-        if act.kind == "compare":  # the cheaper first: "I'll take it" after "which is cheaper?" means that one
-            act = Act("compare", refs=sorted(act.refs[:2], key=lambda i: shown[i].price))
+        if act.kind == "compare":  # the answer first: "I'll take it" after "which is cheaper?" means that one
+            ranked = sorted(act.refs, key=lambda i: shown[i].price, reverse=act.dearest)
+            act = replace(act, refs=ranked if len(ranked) > 2 else ranked[:2])
         if act.kind == "decide" and act.refs:  # the chosen product's card, with its add-to-cart
             cards, act = [shown[act.refs[0]]], Act("decide", refs=[0])
+        refs = act.refs[:1] if act.kind == "compare" and len(act.refs) > 2 else act.refs
         return Grounded(cards, [0.0] * len(cards), ["shown"] * len(cards), state.constraint, None,
                         opening=answer(act, cards), intent=intent, route="shown", act=act.kind,
-                        focus=[cards[i].sku for i in act.refs])
+                        focus=[cards[i].sku for i in refs])
 
     def _retrieve(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None
                   ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
@@ -424,14 +435,14 @@ class Dialogue:
             retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
             prompt=record.as_meta(),
             intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
-            facts=g.facts, profile=g.profile, act=g.act, focus=g.focus, **extra)
+            facts=g.facts, profile=g.profile, act=g.act, focus=g.focus, language=g.language, **extra)
 
     def guard_for(self, g: Grounded, text: str, opening: str, offer: str | None = None) -> ReplyText:
         """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike).
         ``offer``: the retention offer the policy made on this turn; no other discount gets through."""
         policy = " ".join([*self.config.policies.values(), offer or "", g.facts or "", opening])
         guard = StreamGuard(g.products, allowed_text=f"{g.facts or ''} {text} {opening}", policy_text=policy,
-                            link_hosts=self.config.link_hosts)
+                            link_hosts=self.config.link_hosts, language=g.language)
         return ReplyText(guard, MentionRenderer(g.products))
 
     def _save_reply(self, message_id: int, text: str, meta: dict[str, Any]) -> Message:

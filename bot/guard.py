@@ -99,7 +99,7 @@ RISKY = re.compile(
     r"|(?-i:\b[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*\b)"                             # codes, SKUs, currencies, shouting
     rf"|{POLICY_TOPIC.pattern}|{CODE_CONTEXT.pattern}"
     r"|\b(?:free|overnight|same|next|lifetime|always|everything|all|every|any|percent|guarantee\w*|warrant\w*"
-    r"|stock|sold|unavailable|available|ready|only|left|out|price\w*|cheap\w*|cost\w*|money)\b",
+    r"|stock|sold|unavailable|available|ready|only|left|out|price\w*|cheap\w*|cost\w*|money|speak|english)\b",
     re.IGNORECASE)
 """Where a claim the guard may still cut or correct can start (matched on complete words only)."""
 _HOLD_BACK_WORDS = """
@@ -108,8 +108,15 @@ _HOLD_BACK_WORDS = """
     it's that's i i'm i'd i'll we we're we'd we'll you you're you'd you'll it they they're he she can could would
     will should may might must do does please simply call ring email write contact reach visit see check use
     enter apply try find get give gives offer offers recommend suggest grab pick go head shop order buy takes
-    take ships ship arrives arrive costs cost priced only about around under over up down"""
+    take ships ship arrives arrive costs cost priced only about around under over up down don't dont cannot can't"""
 HOLD_BACK = frozenset(_HOLD_BACK_WORDS.split())
+ONLY_ENGLISH = re.compile(
+    r"\b(?:only|just) (?:speak|reply|respond|answer|write|understand|talk|help)(?: you)?(?: in)? english\b"
+    r"|\b(?:can|could) only (?:speak|reply|respond|answer|write|help|chat)(?: you)?(?: in)? english\b"
+    r"|\b(?:don'?t|do not|can'?t|cannot) (?:speak|understand|read|reply in) english\b|\benglish only\b",
+    re.IGNORECASE)
+"""The generator's "I only speak English", which it learned from its training dialogs and says to English
+questions too: cut when the shopper wrote English (bot/turn/language.py)."""
 """Plain words held back with a risky word that follows them, so that a cut never leaves them dangling
 ("Call us at" with the phone cut)."""
 LAST_REFERENCE = re.compile(r"(\s*\[(\d{1,2})\])[^\w\s\[]*")  # the last word: a reference, with any marks after it
@@ -143,6 +150,7 @@ class StreamGuard:
     allowed_text: str = ""  # facts and the shopper's message: prices and numbers quoted there are legitimate
     policy_text: str = ""  # the store's configured policies and offer: the only policy claims allowed
     link_hosts: Sequence[str] = ()  # the store's own hosts: links to them pass
+    language: str = "en"  # the shopper's language: to one who wrote English, "I only speak English" is cut
     corrections: list[dict[str, str]] = field(default_factory=list)
     _pending: str = ""
     _emitted: str = ""
@@ -330,6 +338,9 @@ class StreamGuard:
             if token.lower() not in self._policy:
                 self._drop = {"kind": "code", "original": token, "replacement": ""}
                 return
+        if self.language == "en" and (claim := ONLY_ENGLISH.search(body)):
+            self._drop = {"kind": "language", "original": claim.group(0), "replacement": ""}
+            return
         if POLICY_TOPIC.search(low):
             for m in POLICY_FIGURE.finditer(low):
                 if not self._stated(m.group(0)):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from bot.comparison import cheaper_reply, comparison_reply, price_claim_reply, price_match_reply
 from bot.config import Settings
 from bot.models import Order
+from bot.turn.assortment import ASKS_IF_CARRIED, SERVICE, extreme, product_words
 from retrieval.catalog import ProductDoc
 
 ORDER_NUMBER = re.compile(r"\b([A-Z]\d{5,})\b", re.I)
@@ -109,7 +110,10 @@ POLICY_INTENTS = {
 }
 
 
-ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, "compare", "cheaper", "shown", "complaint", "price_match", "claim"})
+ASSORTMENT_ROUTES = frozenset({"not_carried", "carried", "cheapest", "dearest"})
+"""Routes of the catalog's answers to "do you sell X?" and "the cheapest X?" (:mod:`bot.turn.assortment`)."""
+ANSWERED_BY_SERVER = frozenset({*SERVER_REPLIES, *ASSORTMENT_ROUTES, "compare", "cheaper", "shown", "complaint",
+                                "price_match", "claim"})
 """Routes whose whole reply the server writes (a decline, the way to a human, the catalog's answer, a question about
 the products on the cards: :mod:`bot.turn`): no model call."""
 
@@ -143,7 +147,7 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
         return Route("off_task")
     if ASKS_FOR_HUMAN.search(text):
         return Route("human")
-    if confidence < MIN_CONFIDENCE:
+    if confidence < MIN_CONFIDENCE or asks_about_assortment(text):  # "do you sell tents?" is the catalog's
         return Route("product")
     if intent in HUMAN_INTENTS:
         return Route("human")
@@ -190,6 +194,14 @@ def catalog_reply(text: str, products: Sequence[ProductDoc], shown: ProductDoc |
     if (answer := cheaper_reply(text, shown, products)) is not None:
         return "cheaper", answer
     return None
+
+
+def asks_about_assortment(text: str) -> bool:
+    """Whether the message asks if the store sells something, or for the cheapest or dearest of something
+    ("do u sell tents?", "cheapest kitchen appliance please"), and not about the store's service."""
+    if extreme(text) is None and ASKS_IF_CARRIED.search(text) is None:
+        return False
+    return not SERVICE.intersection(product_words(text))
 
 
 def off_task(text: str) -> bool:

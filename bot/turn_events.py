@@ -80,6 +80,7 @@ class ReplyMeta:
     partial: bool = False  # cut off when the shopper left (status interrupted)
     act: str | None = None  # what the shopper did (bot/turn/understand.py), when the state resolved it
     focus: list[str] = field(default_factory=list)  # SKUs of the shown products this turn was about
+    language: str | None = None  # the shopper's language on this turn (bot/turn/language.py)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -29,6 +29,7 @@ from bot.personalize import Personalizer
 from bot.policy import Policy
 from bot.signals import load_signals
 from bot.store import open_index
+from bot.turn.language import preload as preload_language_id
 from retrieval.batching import MicroBatcher
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             scorer, churn_model = await asyncio.to_thread(
                 load_signals, settings.classifiers_path, int8=settings.classifier_int8)
             churn, policy = ChurnRisk(churn_model, factory), Policy(settings.policy_config())
+        await asyncio.to_thread(preload_language_id)  # its model loads once, not on a shopper's first turn
         live = await asyncio.to_thread(chosen_adapter, factory, settings.adapter)
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings, live)
         watcher: asyncio.Task[None] | None = None

@@ -4,8 +4,8 @@ turn by turn against the catalog and the conversation's state, as served (the ap
 The phrasings live in ``conversation_phrasings.json`` (how shoppers write: typos, fragments); the
 conversations are drawn from them with a fixed seed over a store's own catalog: a search then follow-ups
 about the cards (stock, price, details by ordinal, a pronoun, a comparison, a decision), complaints, order
-questions, price-match requests, price claims, attempts on other shoppers' data, the cheapest of a kind,
-and products the store does not carry. Each turn is judged by its act: the product referred to, the right
+questions, price-match requests, price claims, attempts on other shoppers' data, the cheapest and the
+dearest of a kind, whether the store sells a kind it has, and products the store does not carry. Each turn is judged by its act: the product referred to, the right
 price and stock, the cheapest, "not carried" only when nothing fits, no product pushed at a complaint, and
 nothing named that the cards do not show. Figures per act, for the demo store and, with ``--catalog``, a
 store imported from that file (the Online Retail catalog, say), in one run.
@@ -31,7 +31,7 @@ from retrieval.catalog import ProductDoc
 
 PHRASINGS = Path(__file__).with_name("conversation_phrasings.json")
 SCENARIOS = {"browse": 6, "browse_pronoun": 3, "complaint": 2, "order": 1, "price_match": 2, "claim": 2,
-             "injection": 1, "cheapest": 2, "not_carried": 1}
+             "injection": 1, "cheapest": 2, "dearest": 1, "carried": 1, "not_carried": 1}
 """Scenario weights of a suite."""
 ABSENT = ("a sofa", "a wedding dress", "a lawn mower", "a piano", "car tyres", "a fishing rod", "printer ink",
           "a baby stroller", "a motorbike helmet", "a chainsaw")
@@ -116,9 +116,9 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
         elif scenario == "injection":
             turns.append(Turn("injection", rng.choice(say["injection"]).format(email="alice@example.com",
                                                                                 name="Bob Jones")))
-        elif scenario == "cheapest":
+        elif scenario in ("cheapest", "dearest", "carried"):
             other = rng.choice(stocked)
-            turns.append(Turn("cheapest", rng.choice(say["cheapest"]).format(kind=kind_words(other)),
+            turns.append(Turn(scenario, rng.choice(say[scenario]).format(kind=kind_words(other)),
                               {"category": other.category, "kind": kind_words(other)}))
         elif absent:
             turns.append(Turn("not_carried", rng.choice(say["not_carried"]).format(absent=rng.choice(absent))))
@@ -152,7 +152,8 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
     if act in ("stock", "price", "details", "decide", "compare"):
         if act == "compare":
             pair = sorted((seen.cards[i] for i in x["refs"] if i < len(seen.cards)), key=lambda s: catalog[s].price)
-            ok = len(pair) == 2 and named[:2] == pair
+            same = len(pair) == 2 and catalog[pair[0]].price == catalog[pair[1]].price  # then either order
+            ok = len(pair) == 2 and (named[:2] == pair or (same and sorted(named[:2]) == sorted(pair)))
             return ok, "" if ok else f"compared {named[:2]}, not {pair}"
         want: str | None
         if x["ref"] in ("focus", "cheaper"):  # the judge keeps the cheaper first after a comparison
@@ -186,12 +187,20 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
         return ok, "" if ok else "did not correct the claimed price from the catalog"
     if act == "injection":
         return text.strip() == REFUSE, "" if text.strip() == REFUSE else "not refused"
-    if act == "cheapest":
+    if act in ("cheapest", "dearest"):
         pool = [p for p in catalog.values() if p.category == x["category"] and p.in_stock
                 and kind_words(p) == x["kind"]]
-        best = min(pool, key=lambda p: p.price) if pool else None
-        ok = best is not None and bool(named) and catalog[named[0]].price <= best.price
-        return ok, "" if ok else f"named {named[:1]}, the cheapest is {best.sku if best else None}"
+        if act == "cheapest":
+            best = min(pool, key=lambda p: p.price) if pool else None
+            ok = best is not None and bool(named) and catalog[named[0]].price <= best.price
+        else:
+            best = max(pool, key=lambda p: p.price) if pool else None
+            ok = best is not None and bool(named) and catalog[named[0]].price >= best.price
+        return ok, "" if ok else f"named {named[:1]}, the {act} is {best.sku if best else None}"
+    if act == "carried":
+        ok = bool(cards) and NOT_CARRIED.search(text) is None \
+            and sum(kind_words(catalog[s]) == x["kind"] for s in cards) >= min(len(cards), 2)
+        return ok, "" if ok else "did not show products of that kind, or said it is not carried"
     if act == "not_carried":
         ok = NOT_CARRIED.search(text) is not None and not text.lower().startswith("yes")
         return ok, "" if ok else "did not say the store does not carry it"

@@ -48,10 +48,18 @@ def answer(act: Act, shown: Sequence[ProductDoc]) -> str:
         listed = ", ".join(ref(i) for i in act.choices[:-1]) + f" or {ref(act.choices[-1])}"
         return f"Which one do you mean: {listed}?"
     products = [shown[i] for i in act.refs]
+    if act.kind == "compare" and len(act.refs) > 2:  # "which is the cheapest?" of all the cards
+        ranked = sorted(act.refs, key=lambda i: shown[i].price)
+        if act.dearest:
+            return f"{ref(ranked[-1])} is the most expensive of these."
+        return f"{ref(ranked[0])} is the cheapest of these" + \
+            ("." if shown[ranked[0]].in_stock else f", but it {stock_phrase(shown[ranked[0]])}.")
     if act.kind == "compare" and len(act.refs) >= 2:
         a, b = sorted(act.refs[:2], key=lambda i: shown[i].price)
         if shown[a].price == shown[b].price:
             text = f"{ref(a)} and {ref(b)} cost the same."
+        elif act.dearest:
+            text = f"{ref(b)} is more expensive than {ref(a)}."
         else:
             text = f"{ref(a)} is cheaper than {ref(b)}."
         out = [i for i in (a, b) if not shown[i].in_stock]

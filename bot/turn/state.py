@@ -28,6 +28,8 @@ class DialogueState:
     """The shopper's words that asked for the shown list ("waterproof hiking boots under $120")."""
     constraint: str = ""
     """That search's limits, in words ("under $120, in stock")."""
+    language: str | None = None
+    """The language the shopper wrote in last (a short "ok" keeps it)."""
 
     def describe(self, lookup: Callable[[str], ProductDoc | None]) -> str:
         """The state in words, for the agent console: "talking about: X; wants: Y"."""
@@ -40,7 +42,8 @@ class DialogueState:
         return "; ".join(parts)
 
     def as_meta(self) -> dict[str, object]:
-        return {"shown": self.shown, "focus": self.focus, "need": self.need, "constraint": self.constraint}
+        return {"shown": self.shown, "focus": self.focus, "need": self.need, "constraint": self.constraint,
+                "language": self.language}
 
 
 def dialogue_state(history: Sequence[Message]) -> DialogueState:
@@ -48,9 +51,10 @@ def dialogue_state(history: Sequence[Message]) -> DialogueState:
     by_id = {m.id: m for m in history}
     replies = [(m, r) for m in history if m.role in (Role.ASSISTANT, Role.AGENT)
                if (r := ReplyMeta.stored(m.meta)) is not None]
+    language = next((r.language for _, r in reversed(replies) if r.language), None)
     listing = next(((m, r) for m, r in reversed(replies) if r.retrieved_skus), None)
     if listing is None:
-        return DialogueState()
+        return DialogueState(language=language)
     shown = list(listing[1].retrieved_skus)
     focus: list[str] = []
     for _, r in reversed(replies):
@@ -70,4 +74,5 @@ def dialogue_state(history: Sequence[Message]) -> DialogueState:
             break
     asked = by_id.get(origin.reply_to)
     need = asked.text if asked is not None and asked.role == Role.SHOPPER else None
-    return DialogueState(shown=shown, focus=focus[:FOCUS_DEPTH], need=need, constraint=origin.filters)
+    return DialogueState(shown=shown, focus=focus[:FOCUS_DEPTH], need=need, constraint=origin.filters,
+                         language=language)

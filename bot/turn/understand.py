@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.comparison import claimed_price, named_products, plain_words
+from bot.turn.assortment import extreme, product_words
 from retrieval.catalog import ProductDoc
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
@@ -46,6 +47,8 @@ DECIDE = re.compile(r"\b(?:i'?ll take|i will take|i'?ll get|i'?ll buy|i'?ll go (
 COMPARE = re.compile(r"\b(?:which (?:one |of (?:them|these two|those two|these|those|the two) )?is (?:the )?(?:cheaper|more expensive|pricier|"
                      r"cheapest|less expensive)|the cheaper one|compare (?:them|these|those|the two)|"
                      r"difference between (?:them|these|those|the two))\b", re.IGNORECASE)
+SUPERLATIVE = re.compile(r"\b(?:cheapest|most expensive|priciest|dearest|least expensive)\b", re.IGNORECASE)
+TWO = re.compile(r"\b(?:two|both|either)\b", re.IGNORECASE)
 NOT_WORDS = {"one", "ones", "pair", "same", "other", "next", "best", "cheapest", "cheaper", "last", "first",
              "second", "third", "new", "right", "only", "whole", "store", "shop", "site", "price", "order",
              "policy", "delivery", "way", "time", "thing", "things", "stock"}
@@ -60,6 +63,7 @@ class Act:
     refs: list[int] = field(default_factory=list)
     choices: list[int] = field(default_factory=list)
     claim: float | None = None  # a price the shopper claims ("is it really only $1?")
+    dearest: bool = False  # "which is the most expensive?" rather than the cheapest
 
 
 def _ordinals(text: str, n_shown: int) -> list[int]:
@@ -115,8 +119,8 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
         loose: whether a pronoun or a bare question ("is it in stock?", "how much?") may refer to them; false
             when the message is routed elsewhere (an order question's "where is it?").
     """
-    if not shown:
-        return None
+    if not shown or (extreme(text) and product_words(text)):
+        return None  # "most expensive smart thermostats?": the catalog's, not a question about the cards
     kind = kind_of(text)
     claim = claimed_price(text)
     if claim is not None and kind in ("price", "details", "stock"):
@@ -139,7 +143,9 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
             return None
         if SEARCH_WORDS.search(text) and kind != "compare":
             return None  # "do you have it in red?", "anything cheaper?": a search on the need
-        if kind == "compare":
+        if kind == "compare" and SUPERLATIVE.search(text) and not TWO.search(text):
+            refs = list(range(len(shown)))  # "which is the cheapest?": of all the cards
+        elif kind == "compare":
             refs = list(focus[:2]) if len(focus) >= 2 else list(range(min(2, len(shown))))
         elif (PRONOUN.search(text) and (kind != "details" or DETAILS.search(text))) \
                 or (kind in ("stock", "price", "decide", "claim") and len(text.split()) <= 8):
@@ -155,4 +161,6 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
             return None
     elif SEARCH_WORDS.search(text) and kind == "details" and not DETAILS.search(text):
         return None  # "show me something like the second one": a new search
-    return Act(kind, refs=refs, claim=claim if kind == "claim" else None)
+    dearest = kind == "compare" and re.search(r"\b(?:most expensive|priciest|dearest|more expensive|pricier)\b",
+                                               text, re.IGNORECASE) is not None
+    return Act(kind, refs=refs, claim=claim if kind == "claim" else None, dearest=dearest)

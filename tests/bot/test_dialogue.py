@@ -340,3 +340,30 @@ async def test_anything_cheaper_after_a_reply_is_answered_from_the_catalog(facto
         agent = add_agent(s, name="ana", password="cheaper-test-password")
     draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
     assert draft.text == done.message.text and len(llm.requests) == 1  # a draft answers the same, as the server
+
+
+async def test_the_assortment_is_answered_from_the_catalog_and_an_english_shopper_is_not_told_otherwise(
+        factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.agents import add_agent
+    from bot.assist import draft_reply
+
+    llm = ScriptedBackend(lambda _: "I'm sorry, I only speak English. Try [1].")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    found = (await collect(dialogue, conv, "a cosy throw blanket"))[-1]
+    assert isinstance(found, ReplyCompleted) and "only speak English" not in found.message.text
+    assert found.message.meta["language"] == "en"
+    assert {"kind": "language"}.items() <= found.message.meta["guard"][0].items()
+    sofa = (await collect(dialogue, conv, "u guys carry a sofa?"))[-1]
+    assert isinstance(sofa, ReplyCompleted) and sofa.message.meta["route"] == "not_carried"
+    assert sofa.message.text.startswith("Sorry, we don't carry sofas") and sofa.products == []
+    cheapest = (await collect(dialogue, conv, "whats the cheapest yoga mats u have"))[-1]
+    assert isinstance(cheapest, ReplyCompleted) and cheapest.message.meta["route"] == "cheapest"
+    mats = [p for p in index.docs if p is not None and p.title.split(" (")[0].endswith("Yoga Mat") and p.in_stock]
+    best = min(mats, key=lambda p: p.price)
+    assert cheapest.products[0]["sku"] == best.sku and best.title in cheapest.message.text
+    assert len(llm.requests) == 1  # the model wrote the first reply only
+    with factory() as s, s.begin():
+        agent = add_agent(s, name="ana", password="assortment-test-password")
+    draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
+    assert draft.text == cheapest.message.text and len(llm.requests) == 1  # a draft answers the same

@@ -82,7 +82,7 @@ async def one_life(server: Server, token: str, todo: list[str], acked: set[str],
             while unacked:
                 while sent < len(unacked) and sent - sum(c in acked for c in unacked[:sent]) < WINDOW:
                     await ws.send(json.dumps({"type": "message.create", "client_id": unacked[sent],
-                                              "text": f"do you have warm socks? ({unacked[sent]})"}))
+                                              "text": f"show me warm socks ({unacked[sent]})"}))
                     sent += 1
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 if frame["type"] == "message.created" and frame.get("client_id"):
