@@ -160,7 +160,7 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
     if search.lexical is not None:
         if search.lexical.size != len(docs):
             search.lexical.rebuild(docs)
-        for slot, _ in search.lexical.search(" ".join(words), LEXICAL_POOL):
+        for slot, _ in search.lexical.search(" ".join([*words, *stems]), LEXICAL_POOL):  # BM25 does not stem
             doc = docs[slot]
             if doc is None:
                 continue
@@ -190,7 +190,7 @@ def _not_carried(search: ProductSearch, words: Sequence[str], also: Sequence[str
     "none"."""
     stems = [stem(w) for w in [*words, *also]]
     docs = search.index.docs
-    slots = search.lexical.search(" ".join([*words, *also]), 50) if search.lexical is not None else []
+    slots = search.lexical.search(" ".join([*words, *also, *stems]), 50) if search.lexical is not None else []
     hits = [d for slot, _ in slots if (d := docs[slot]) is not None]
     closest = [d for d in hits if _last_stem(d) == stem(words[-1])]
     if closest:

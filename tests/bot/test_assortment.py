@@ -45,6 +45,8 @@ def test_what_the_store_sells_is_carried_with_cards_of_that_kind(search: Product
     a = answer_assortment(search, "do you sell a frying pan?")
     assert a is not None and a.act == "carried" and a.text.startswith("Yes, we carry frying pans: [1]")
     assert a.cards and all("Frying Pan" in p.title for p in a.cards)
+    pots = answer_assortment(search, "do u sell stock pots?")  # a plural the titles do not have
+    assert pots is not None and pots.act == "carried" and all("Pot" in p.title for p in pots.cards)
 
 
 @pytest.mark.parametrize("text", ["have you got a sofa?", "u guys carry a lawn mower?",
