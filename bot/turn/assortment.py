@@ -6,12 +6,13 @@ These are facts, so the server answers them from the catalog, never the model:
 - the product words are read out of the message ("u guys carry a sofa?" -> "sofa");
 - the products of that kind are those whose title (or category) holds every one of those words, singular or
   plural, found among the BM25 hits; where none does ("sneakers" for a store that says "running shoe"), those
-  the encoder puts within :data:`CARRIED_MIN_SCORE` of the words;
+  the encoder puts close enough to the words: above the store's own threshold (:func:`store_threshold`, from
+  how close it puts things most shops do not sell);
 - none: the store does not carry it, and the reply says so without naming a product; some: "yes", or the
   cheapest (dearest) of them in stock within the shopper's budget, with the cards in price order.
 
-:data:`CARRIED_MIN_SCORE` is calibrated by ``aisle bench assortment`` on the demo store and the Online Retail
-catalog (docs/benchmarks.md, "Not carried").
+:data:`PROBE_MARGIN` is calibrated by ``aisle bench assortment`` on the demo store and the Online Retail catalog
+(docs/benchmarks.md, "Not carried").
 """
 
 from __future__ import annotations
@@ -27,9 +28,23 @@ from retrieval.catalog import ProductDoc
 from retrieval.query import Filters, parse_filters
 from retrieval.search import ProductSearch
 
+PROBES = ("garden hose", "ceiling fan", "toilet paper", "school uniform", "chess clock", "fire extinguisher",
+          "ironing board", "shower curtain", "car seat cover", "roller skates", "pool table", "hearing aid",
+          "dog food", "bathroom scale", "ladder", "barbecue grill", "bicycle tyre", "office chair",
+          "light switch", "curtain rail", "sewing machine", "fish tank filter", "hair dryer", "electric shaver",
+          "baby bottle", "trampoline", "motorcycle jacket", "water heater", "bunk bed", "ski boots")
+"""Things most shops do not sell: how close the encoder puts them to a store's products is that store's
+background (a store of short titles, like Online Retail, is close to everything). Kept apart from the
+calibration words and the conversation suite's (tests/bot/test_assortment.py)."""
+PROBE_QUANTILE = 0.75
+PROBE_MARGIN = 0.04
+"""A product words' best cosine counts as carried above the probes' :data:`PROBE_QUANTILE` plus this margin
+(calibrated by ``aisle bench assortment``: docs/benchmarks.md, "Not carried")."""
+THRESHOLD_RANGE = (0.45, 0.65)
+"""Where a store's threshold may fall, whatever its probes say."""
 CARRIED_MIN_SCORE = 0.525
-"""The encoder's cosine between the product words and a product's text at which that product is of the kind
-asked for, when no title holds the words (calibrated: docs/benchmarks.md, "Not carried")."""
+"""The threshold where a store's own cannot be read (no probes scored): the single best over the demo store
+and Online Retail."""
 DENSE_MARGIN = 0.06
 """Products within this cosine of the best count as the same kind."""
 LEXICAL_POOL = 400
@@ -141,8 +156,53 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.lower())}
 
 
+_THRESHOLDS: dict[int, tuple[int, float]] = {}
+
+
+def probe_scores(search: ProductSearch) -> list[float]:
+    """The encoder's best cosine to this store's products for each probe the store's titles do not hold."""
+    probes = [probe for probe in PROBES
+              if not any(all(stem(w) in _stems(d.title) for w in probe.split())
+                         for d in _lexical_hits(search, probe.split(), 20))]
+    if not probes:
+        return []
+    out = []
+    for vector in search.encoder.encode_query(probes):
+        hits = search.index.search(vector / max(float(np.linalg.norm(vector)), 1e-12), 1)
+        if hits:
+            out.append(hits[0].score)
+    return out
+
+
+def store_threshold(search: ProductSearch, margin: float = PROBE_MARGIN) -> float:
+    """This store's not-carried threshold: its probes' :data:`PROBE_QUANTILE` plus ``margin``, within
+    :data:`THRESHOLD_RANGE`; computed once per catalog size (a few milliseconds of encoding)."""
+    key, size = id(search), len(search.index.docs)
+    cached = _THRESHOLDS.get(key)
+    if cached is not None and cached[0] == size and margin == PROBE_MARGIN:
+        return cached[1]
+    scores = probe_scores(search)
+    if not scores:
+        return CARRIED_MIN_SCORE
+    low, high = THRESHOLD_RANGE
+    threshold = min(high, max(low, float(np.quantile(scores, PROBE_QUANTILE)) + margin))
+    if margin == PROBE_MARGIN:
+        _THRESHOLDS[key] = (size, threshold)
+    return threshold
+
+
+def _lexical_hits(search: ProductSearch, words: Sequence[str], k: int) -> list[ProductDoc]:
+    if search.lexical is None:
+        return []
+    if search.lexical.size != len(search.index.docs):
+        search.lexical.rebuild(search.index.docs)
+    stems = [stem(w) for w in words]
+    docs = search.index.docs
+    return [d for slot, _ in search.lexical.search(" ".join([*words, *stems]), k) if (d := docs[slot]) is not None]
+
+
 def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[str] = (),
-               min_score: float = CARRIED_MIN_SCORE) -> Assortment:
+               min_score: float | None = None) -> Assortment:
     """The products of the kind ``words`` name, most relevant first; empty when the store does not carry it.
 
     Products whose title holds every word come first, the kind's own word last in the title ("hiking boot")
@@ -154,21 +214,14 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
     if not words:
         return Assortment(words, [], "none")
     stems = [stem(w) for w in words]
-    docs = search.index.docs
     in_title: list[ProductDoc] = []
     in_category: list[ProductDoc] = []
-    if search.lexical is not None:
-        if search.lexical.size != len(docs):
-            search.lexical.rebuild(docs)
-        for slot, _ in search.lexical.search(" ".join([*words, *stems]), LEXICAL_POOL):  # BM25 does not stem
-            doc = docs[slot]
-            if doc is None:
-                continue
-            title = _stems(doc.title)
-            if all(s in title for s in stems):
-                in_title.append(doc)
-            elif all(s in title | _stems(doc.category) for s in stems):
-                in_category.append(doc)
+    for doc in _lexical_hits(search, words, LEXICAL_POOL):  # the stems asked for too: BM25 does not stem
+        title = _stems(doc.title)
+        if all(s in title for s in stems):
+            in_title.append(doc)
+        elif all(s in title | _stems(doc.category) for s in stems):
+            in_category.append(doc)
     named = [p for p in in_title if _last_stem(p) == stems[-1]]
     if named or in_title or in_category:  # the most exact kind only: "hiking boots" are not trekking boots
         return Assortment(words, named or in_title or in_category, "title")
@@ -178,6 +231,8 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
         hits = search.index.search(vector / max(float(np.linalg.norm(vector)), 1e-12), 20)
         if hits and (not best or hits[0].score > best[0].score):
             best = hits
+    if min_score is None:
+        min_score = store_threshold(search)
     if not best or best[0].score < min_score:
         return _not_carried(search, words, also)
     top = best[0].score
@@ -189,9 +244,7 @@ def _not_carried(search: ProductSearch, words: Sequence[str], also: Sequence[str
     helmets), "unsure" where a title holds one of the words ("anything warm for winter": winter boots), or
     "none"."""
     stems = [stem(w) for w in [*words, *also]]
-    docs = search.index.docs
-    slots = search.lexical.search(" ".join([*words, *also, *stems]), 50) if search.lexical is not None else []
-    hits = [d for slot, _ in slots if (d := docs[slot]) is not None]
+    hits = _lexical_hits(search, [*words, *also], 50)
     closest = [d for d in hits if _last_stem(d) == stem(words[-1])]
     if closest:
         return Assortment(list(words), closest, "closest")

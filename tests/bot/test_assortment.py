@@ -10,7 +10,16 @@ import pytest
 from bot.bench.assortment import QUERIES
 from bot.bench.conversation import ABSENT
 from bot.routing import route
-from bot.turn.assortment import answer_assortment, plural, product_words, stem
+from bot.turn.assortment import (
+    PROBES,
+    THRESHOLD_RANGE,
+    answer_assortment,
+    plural,
+    probe_scores,
+    product_words,
+    stem,
+    store_threshold,
+)
 from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 from retrieval.search import ProductSearch
@@ -89,6 +98,14 @@ def test_the_intent_model_cannot_send_a_product_question_to_a_policy() -> None:
     assert route("do you have a returns policy?", "check_refund_policy").kind == "policy"
 
 
-def test_the_calibration_words_are_not_the_suites() -> None:
+def test_the_calibration_words_are_not_the_suites_nor_the_probes() -> None:
     absent = set(json.loads(QUERIES.read_text())["absent"])
-    assert not absent & {a.removeprefix("a ") for a in ABSENT}
+    suite = {a.removeprefix("a ") for a in ABSENT}
+    assert not absent & suite and not set(PROBES) & (absent | suite)
+
+
+def test_each_store_reads_its_own_threshold_from_the_probes(search: ProductSearch) -> None:
+    scores = probe_scores(search)
+    threshold = store_threshold(search)
+    assert len(scores) >= len(PROBES) // 2 and THRESHOLD_RANGE[0] <= threshold <= THRESHOLD_RANGE[1]
+    assert store_threshold(search, margin=0.1) >= threshold
