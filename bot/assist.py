@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import crud
-from bot.dialogue import Dialogue, fallback_text, product_card
+from bot.dialogue import Dialogue
 from bot.errors import RequestError
 from bot.llm.base import Delta, LLMUnavailable
 from bot.mentions import shopper_price
@@ -26,7 +26,7 @@ from bot.models import Conversation, Draft, Message, Order, Product, Role
 from bot.prompts import Turn
 from bot.routing import ANSWERED_BY_SERVER
 from bot.turn.state import DialogueState, dialogue_state
-from bot.turn_events import ReplyMeta, listing_text
+from bot.turn_events import ReplyMeta, fallback_text, listing_text, product_card
 
 RECOMMENDED = 4
 """Products recommended in the console's shopper panel."""

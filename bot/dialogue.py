@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +22,7 @@ from bot.churn_risk import ChurnRisk
 from bot.config import Settings
 from bot.errors import RequestError
 from bot.guard import StreamGuard
-from bot.llm.base import Delta, GenerationRequest, LLMBackend, LLMUnavailable, Usage
+from bot.llm.base import GenerationRequest, LLMBackend
 from bot.llm.gate import DispatchGate, Ticket
 from bot.mentions import MentionRenderer
 from bot.models import Conversation, ConversationState, Message, Role
@@ -33,90 +31,22 @@ from bot.policy import HANDOFF_OFFER, Decision, Policy
 from bot.prompts import PromptRecord, Turn
 from bot.reply_text import ReplyText
 from bot.routing import (
-    ANSWERED_BY_SERVER,
     PRICE_MATCH_POLICY,
-    SERVER_REPLIES,
-    Route,
-    catalog_reply,
-    complaint_grounding,
-    order_grounding,
-    policy_grounding,
-    route,
+    REFUSED,
 )
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
-from bot.turn.answers import answer
-from bot.turn.assortment import answer_assortment
+from bot.turn.decide import Grounded, Grounder, GroundingConfig
 from bot.turn.language import language_of
+from bot.turn.phrase import Clock, Prepared, Streamed, finish_reply, stream_reply
+from bot.turn.retrieve import QueryVectors, TurnBatchers
 from bot.turn.state import DialogueState, dialogue_state
-from bot.turn.understand import Act, understand
 from bot.turn_events import (
     MessageSaved,
-    ReplyCompleted,
-    ReplyDelta,
     ReplyFailed,
     ReplyMeta,
     TurnEvent,
-    fallback_text,
-    listing_text,
-    product_card,
 )
-from retrieval.batching import MicroBatcher
-from retrieval.catalog import ProductDoc
 from retrieval.search import ProductSearch
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A small least-recently-used map (event-loop use only)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        return None
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
-@dataclass(frozen=True)
-class TurnBatchers:
-    """Batch the per-turn model calls of concurrent turns (query embeddings, intent and sentiment)."""
-
-    encode: MicroBatcher[np.ndarray]
-    signals: MicroBatcher[MessageSignals] | None = None
-
-    async def aclose(self) -> None:
-        await self.encode.aclose()
-        if self.signals is not None:
-            await self.signals.aclose()
-
-
-@dataclass(frozen=True)
-class Grounded:
-    """What one reply rests on: products (product route) or order/policy facts."""
-
-    products: list[ProductDoc]
-    scores: list[float]
-    reasons: list[str]
-    constraint: str
-    profile: str | None
-    facts: str | None = None
-    opening: str = ""
-    intent: Intent | None = None
-    route: str = "product"
-    act: str | None = None  # what the message did to the shown products (bot/turn/understand.py)
-    focus: list[str] = field(default_factory=list)  # the shown products it was about
-    language: str = "en"  # the shopper's (bot/turn/language.py)
 
 
 class TurnRejected(RequestError):
@@ -218,6 +148,8 @@ class Dialogue:
         self.llm = llm
         self.config = config
         self.personalizer = personalizer
+        self.grounder = Grounder(factory=factory, search=search, personalizer=personalizer, config=GroundingConfig(
+            retrieve_k=config.retrieve_k, policies=dict(config.policies), price_match=config.price_match))
         self.scorer = scorer
         self.churn = churn
         self.policy = policy
@@ -225,7 +157,7 @@ class Dialogue:
         self.gate = gate or DispatchGate(0.0)
         self.adapter = config.adapter  # the LoRA adapter new replies use (None: the base model); hot-swappable
         self.trial: tuple[str, float] | None = None  # an A/B trial: (adapter, share of new conversations)
-        self._vectors: LRU[tuple[int, str], np.ndarray] = LRU(4096)  # message embeddings, reused as context
+        self._queries = QueryVectors(search)  # message embeddings, reused as the next turns' context
 
     def validate(self, text: str) -> str:
         text = text.strip()
@@ -296,19 +228,6 @@ class Dialogue:
             return None
         return (await self.batchers.encode.submit([text]))[0]
 
-    async def _query_vector(self, conversation_id: int, text: str, vector: np.ndarray | None,
-                            earlier: list[str]) -> np.ndarray | None:
-        """The query: the message's vector with its context's (earlier messages, embedded in their own turns)."""
-        if vector is None or self.batchers is None:
-            return None
-        self._vectors.put((conversation_id, text), vector)
-        context = self.search.query_texts(text, earlier)[1:]
-        found = [self._vectors.get((conversation_id, t)) for t in context]
-        missing = [t for t, v in zip(context, found, strict=True) if v is None]  # e.g. after a restart
-        computed = iter(await self.batchers.encode.submit(missing) if missing else [])
-        vectors = [v if v is not None else next(computed) for v in found]
-        return self.search.combine(np.stack([vector, *vectors]))
-
     async def ground(self, *, conversation_id: int, user_id: int, text: str, earlier: list[str],
                      intent: Intent | None = None, vector: np.ndarray | None = None,
                      state: DialogueState | None = None) -> Grounded:
@@ -318,9 +237,9 @@ class Dialogue:
         when the caller already has it; ``state``: the conversation's state before ``text``."""
         if vector is None:
             vector = await self._embed(text)
-        query = await self._query_vector(conversation_id, text, vector, earlier)
+        query = await self._queries.query(conversation_id, text, vector, earlier, self.batchers)
         state = state or DialogueState()
-        g = await asyncio.to_thread(self._ground, user_id, text, earlier, query, intent, state)
+        g = await asyncio.to_thread(self.grounder.ground, user_id, text, earlier, query, intent, state)
         return replace(g, language=language_of(text, state.language))
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
@@ -337,79 +256,6 @@ class Dialogue:
             churn = self.churn.score(user_id, complaint=text if negative else None)
         earlier = [_stored_sentiment(m) for m in reversed(history) if m.role == Role.SHOPPER]
         return self.policy.decide(sentiment=mood, earlier=earlier, churn=churn)
-
-    def _ground(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None,
-                intent: Intent | None, state: DialogueState) -> Grounded:
-        """Route the message by intent and gather the facts the reply must rest on."""
-        where = route(text, intent.label if intent else None, intent.confidence if intent else 1.0)
-        if where.kind == "policy" and where.topic not in self.config.policies:
-            where = Route("product")
-        if where.kind in SERVER_REPLIES:  # declined, or told how to reach a human: the model is not asked
-            return Grounded([], [], [], "", None, opening=SERVER_REPLIES[where.kind], intent=intent, route=where.kind)
-        if where.order_number is None and where.kind not in ("complaint", "price_match") \
-                and (about := self._about_shown(text, state, intent, where)) is not None:
-            return about
-        if where.kind == "complaint":  # an apology and the order's real status, never a product
-            with self.factory() as session:
-                g = complaint_grounding(session, user_id=user_id, number=where.order_number)
-        elif where.kind == "order":
-            with self.factory() as session:
-                g = order_grounding(session, user_id=user_id, number=where.order_number)
-        elif where.kind == "policy":
-            g = policy_grounding(str(where.topic), dict(self.config.policies))
-        elif where.kind == "product" and (found := answer_assortment(
-                self.search, text, state.need, self.config.retrieve_k)) is not None:
-            n = len(found.cards)  # "do you sell X?", "the cheapest X?": the catalog's answer, no model call
-            return Grounded(found.cards, [0.0] * n, ["catalog"] * n, "", None, opening=found.text, intent=intent,
-                            route=found.act, focus=[p.sku for p in found.cards[:1]])
-        else:
-            products, scores, reasons, constraint, profile = self._retrieve(user_id, text, earlier, query)
-            shown = self.search.index.get(state.focus[0]) if state.focus else None
-            price_match = self.config.price_match if where.kind == "price_match" else None
-            if served := catalog_reply(text, products, shown, price_match):  # the catalog answers: no model call
-                return Grounded(products, scores, reasons, constraint, profile, opening=served[1], intent=intent,
-                                route=served[0])
-            return Grounded(products, scores, reasons, constraint, profile, intent=intent)
-        return Grounded([], [], [], "", None, facts=g.facts, opening=g.opening, intent=intent, route=where.kind)
-
-    def _about_shown(self, text: str, state: DialogueState, intent: Intent | None, where: Route
-                     ) -> Grounded | None:
-        """The catalog's answer to a message about the products on the cards, or None (a search, an order...).
-        Pronouns do not count on the order route ("where is it?" after an order question is about the order); the
-        intent model reads "ill take it" as a returns question, so they count on the policy route."""
-        shown = [p for p in map(self.search.index.get, state.shown) if p is not None]
-        if not shown or len(shown) != len(state.shown):  # no cards, or one left the catalog: search anew
-            return None
-        focus = [state.shown.index(s) for s in state.focus]
-        act = understand(text, shown, focus, loose=where.kind in ("product", "policy"))
-        if act is None:
-            return None
-        cards = shown
-        if act.kind == "compare":  # the answer first: "I'll take it" after "which is cheaper?" means that one
-            ranked = sorted(act.refs, key=lambda i: shown[i].price, reverse=act.dearest)
-            act = replace(act, refs=ranked if len(ranked) > 2 else ranked[:2])
-        if act.kind == "decide" and act.refs:  # the chosen product's card, with its add-to-cart
-            cards, act = [shown[act.refs[0]]], Act("decide", refs=[0])
-        refs = act.refs[:1] if act.kind == "compare" and len(act.refs) > 2 else act.refs
-        return Grounded(cards, [0.0] * len(cards), ["shown"] * len(cards), state.constraint, None,
-                        opening=answer(act, cards), intent=intent, route="shown", act=act.kind,
-                        focus=[cards[i].sku for i in refs])
-
-    def _retrieve(self, user_id: int, text: str, earlier: list[str], query: np.ndarray | None = None
-                  ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
-        """Products for the turn with their scores and reasons, the constraint, and the profile."""
-        found = self.search.search(text, context=earlier, k=self.config.retrieve_k, query=query)
-        scores = [h.score for h in found.hits]
-        if self.personalizer is not None:
-            best = found.hits[0].score if found.hits else 0.0
-            mine = self.personalizer.recommend(user_id, found.query, best, self.config.retrieve_k, found.filters)
-            if not mine.profile.cold and mine.recommendations:
-                recs = mine.recommendations
-                self.personalizer.shown([r.product.sku for r in recs])
-                return ([r.product for r in recs], [r.score for r in recs], [r.reason for r in recs],
-                        found.filters.describe(), mine.describe())
-        return ([h.product for h in found.hits], scores, ["relevance"] * len(scores),
-                found.filters.describe(), None)
 
     def request_for(self, g: Grounded, turns: Sequence[Turn], text: str, opening: str, *,
                     signals: str | None = None, offer: str | None = None, adapter: str | None | Live = LIVE
@@ -490,7 +336,7 @@ class Dialogue:
     async def _turn(self, conversation_id: int, text: str, client_id: str | None,
                     ticket: Ticket) -> AsyncGenerator[TurnEvent, None]:
         """The turn's stages: store the message, prepare the reply, stream it through the guard, finish it."""
-        clock = _Clock()
+        clock = Clock()
         # the message is scored and embedded while it is being stored: none waits for the others
         scoring = asyncio.ensure_future(self.classify(text))
         embedding = asyncio.ensure_future(self._embed(text))
@@ -513,18 +359,19 @@ class Dialogue:
             embedding.cancel()
         turn = await self._prepare(conversation_id, shopper, history, user_id, vector, signals, clock,
                                    self.arm(conversation_id, saved.started_on))
-        outcome = _Streamed()
-        async with contextlib.aclosing(self._stream(turn, ticket, outcome)) as events:  # closed when we are
+        outcome = Streamed()
+        async with contextlib.aclosing(stream_reply(self.llm, self.gate, self._save_reply, turn, ticket,
+                                                                 outcome)) as events:  # closed when we are
             async for event in events:
                 yield event
-        finished = await self._finish(turn, outcome)  # stored first: the consumer may stop at any yield below
+        finished = await finish_reply(self._save_reply, turn, outcome)  # stored first: the consumer may stop at any yield below
         if outcome.failure is not None:
             yield ReplyFailed("llm_unavailable", str(outcome.failure))
         yield finished
 
     async def _prepare(self, conversation_id: int, shopper: Message, history: list[Message], user_id: int,
-                       vector: np.ndarray | None, signals: MessageSignals | None, clock: _Clock,
-                       adapter: str | None) -> _Prepared:
+                       vector: np.ndarray | None, signals: MessageSignals | None, clock: Clock,
+                       adapter: str | None) -> Prepared:
         """Ground the message, decide the policy, and build the request and the reply's record."""
         text = shopper.text
         earlier = [m.text for m in history if m.role == Role.SHOPPER]
@@ -533,7 +380,8 @@ class Dialogue:
             self.ground(conversation_id=conversation_id, user_id=user_id, text=text, earlier=earlier,
                         intent=signals.intent if signals else None, vector=vector, state=dialogue_state(history)),
             asyncio.to_thread(self._decide, user_id, text, signals, history))
-        opening = (HANDOFF_OFFER if decision and decision.handoff else "") + g.opening
+        offers_human = decision is not None and decision.handoff and g.route not in REFUSED
+        opening = (HANDOFF_OFFER if offers_human else "") + g.opening
         turns = [Turn("user" if m.role == Role.SHOPPER else "assistant", m.text)
                  for m in history if m.text and m.role != Role.SYSTEM]
         offer = decision.retention if decision else None
@@ -546,107 +394,4 @@ class Dialogue:
         # the reply's row is reserved while the request waits at the gate and is on its way
         reserved = asyncio.ensure_future(asyncio.to_thread(
             self._reserve_reply, conversation_id, meta.as_json(), shopper.id, signals, decision))
-        return _Prepared(g, opening, request, meta, reserved, self.guard_for(g, text, opening, offer), clock)
-
-    async def _stream(self, turn: _Prepared, ticket: Ticket, out: _Streamed) -> AsyncGenerator[TurnEvent, None]:
-        """The server's opening, then the model's text through the guard; a reply cut off is saved as such."""
-        latency, guard = turn.clock.latency, turn.guard
-        stream = self.llm.stream(turn.request)  # nothing is sent before the first item is asked for
-        try:
-            waited = await self.gate.ready(ticket)
-            latency.update(dispatch_wait=round(waited * 1000, 1), before_llm=turn.clock.now(), first_token=None,
-                           first_words=None)
-            if turn.opening:  # the server's own words first: an offer of a human, the real order status or policy
-                shown = guard.opening(turn.opening)
-                out.parts.append(shown)
-                turn.clock.first("first_token")
-                turn.clock.first("first_words")
-                yield ReplyDelta((await turn.reserved).id, shown)
-            if turn.g.route in ANSWERED_BY_SERVER:
-                out.usage = Usage(0, 0, "answered_by_server", self.llm.model_name)
-                return
-            async for item in stream:
-                if isinstance(item, Delta):
-                    turn.clock.first("first_token")
-                    if safe := guard.feed(item.text):
-                        out.parts.append(safe)
-                        turn.clock.first("first_words")  # the first text the guard lets out
-                        yield ReplyDelta((await turn.reserved).id, safe)
-                else:
-                    out.usage = item
-            tail = guard.finish()
-            if not turn.opening and guard.cut_whole:
-                tail = listing_text(turn.g.products)  # the guard cut every clause: the catalog speaks instead
-            if tail:
-                out.parts.append(tail)
-                turn.clock.first("first_words")
-                yield ReplyDelta((await turn.reserved).id, tail)
-        except LLMUnavailable as exc:
-            out.failure = exc
-        finally:  # the consumer may have gone away (or the task been cancelled) at any point above
-            turn.meta.guard, turn.meta.mentions = guard.corrections, guard.mentions
-            await stream.aclose()
-            reply = await turn.reserved
-            if out.usage is None and out.failure is None:
-                turn.meta.status, turn.meta.partial = "interrupted", True
-                await asyncio.to_thread(self._save_reply, reply.id, "".join(out.parts), turn.meta.as_json())
-
-    async def _finish(self, turn: _Prepared, out: _Streamed) -> ReplyCompleted:
-        """The reply as stored: the model's text, or a fallback that still names the products."""
-        meta, usage = turn.meta, out.usage
-        if out.failure is not None:
-            reply_text = (turn.opening + "A human colleague can help you too." if turn.opening
-                          else fallback_text(turn.g.products))
-            meta.status, meta.error, meta.partial_text = "fallback", str(out.failure)[:500], "".join(out.parts)
-        else:
-            reply_text = "".join(out.parts).strip()
-            meta.status = "completed"
-        turn.clock.mark("total")
-        if usage is not None:
-            meta.adapter = usage.adapter  # what answered (a swap may have just happened)
-            meta.tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
-            meta.finish_reason = usage.finish_reason
-        reply = await turn.reserved
-        saved = await asyncio.to_thread(self._save_reply, reply.id, reply_text, meta.as_json())
-        return ReplyCompleted(saved, [product_card(p) for p in turn.g.products])
-
-
-class _Clock:
-    """Milliseconds since the turn began, by stage."""
-
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-        self.latency: dict[str, float | None] = {}
-
-    def now(self) -> float:
-        return round((time.perf_counter() - self.t0) * 1000, 1)
-
-    def mark(self, stage: str) -> None:
-        self.latency[stage] = self.now()
-
-    def first(self, stage: str) -> None:
-        """Mark ``stage`` unless it already has its time."""
-        if self.latency.get(stage) is None:
-            self.mark(stage)
-
-
-@dataclass
-class _Prepared:
-    """A turn ready to stream: its grounding, the server's opening, the request, the reply's record."""
-
-    g: Grounded
-    opening: str
-    request: GenerationRequest
-    meta: ReplyMeta
-    reserved: asyncio.Future[Message]
-    guard: ReplyText
-    clock: _Clock
-
-
-@dataclass
-class _Streamed:
-    """What the stream stage produced."""
-
-    parts: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    failure: LLMUnavailable | None = None
+        return Prepared(g, opening, request, meta, reserved, self.guard_for(g, text, opening, offer), clock)

@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.models import Order
 from bot.turn.assortment import ASKS_IF_CARRIED, SERVICE, extreme, product_words
 from retrieval.catalog import ProductDoc
+from retrieval.query import parse_filters
 
 ORDER_NUMBER = re.compile(r"\b([A-Z]\d{5,})\b", re.I)
 _WORK = (r"(?:code|function|script|program|algorithm|query|regex|class|essay|poem|story|song|lyrics|"
@@ -102,6 +103,8 @@ PRICE_MATCH = re.compile(
 HUMAN_INTENTS = frozenset({"contact_human_agent"})
 HUMAN = 'Of course: press "talk to a human" below and a colleague will join you.'
 SERVER_REPLIES = {"off_task": DECLINE, "injection": REFUSE, "human": HUMAN}
+REFUSED = frozenset({"off_task", "injection"})
+"""Routes whose reply is a refusal: it stands alone, without the offer of a human the policy may make."""
 """The server's whole reply per route it answers alone (a comparison is written per turn)."""
 ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order"})
 POLICY_INTENTS = {
@@ -153,7 +156,7 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
         return Route("human")
     if intent in ORDER_INTENTS:
         return Route("order")
-    if intent in POLICY_INTENTS:
+    if intent in POLICY_INTENTS and not (budget_only(text)):
         return Route("policy", topic=POLICY_INTENTS[intent])
     return Route("product")
 
@@ -194,6 +197,16 @@ def catalog_reply(text: str, products: Sequence[ProductDoc], shown: ProductDoc |
     if (answer := cheaper_reply(text, shown, products)) is not None:
         return "cheaper", answer
     return None
+
+
+SERVICE_TOPIC = re.compile(r"\b(?:deliver\w*|ship\w*|dispatch\w*|return\w*|refund\w*|exchang\w*|cancel\w*|"
+                           r"order\w*|track\w*|arriv\w*|policy|policies|fee|fees|postage)\b", re.IGNORECASE)
+
+
+def budget_only(text: str) -> bool:
+    """Whether the message sets a price limit and names no service topic ("picture frames pls, nothing over
+    $20"): a product question, whatever the intent model reads in it."""
+    return not parse_filters(text).unconstrained and SERVICE_TOPIC.search(text) is None
 
 
 def asks_about_assortment(text: str) -> bool:

@@ -103,13 +103,14 @@ async def _simulate(settings: Settings, args: LearningBenchArgs, scratch: Path) 
     from bot.assist import draft_reply, record_sent
     from bot.churn_risk import ChurnRisk
     from bot.db import make_engine, migrate, session_factory
-    from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted
+    from bot.dialogue import Dialogue, DialogueConfig
     from bot.llm.base import GenerationRequest
     from bot.llm.scripted import ScriptedBackend
     from bot.models import Feedback, Role
     from bot.policy import Policy
     from bot.signals import load_signals
     from bot.store import load_products, upsert_products
+    from bot.turn_events import ReplyCompleted
     from finetune.jobs import store_search
 
     store = session_factory(make_engine(settings.db_url))

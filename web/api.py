@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from bot import conversations
-from bot.dialogue import product_card
+from bot.turn_events import product_card
 from web.deps import StateDep
 from web.state import AppState
 

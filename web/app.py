@@ -19,7 +19,7 @@ from bot.adapters import AdapterSwitch, chosen_adapter
 from bot.churn_risk import ChurnRisk
 from bot.config import Settings, get_settings
 from bot.db import make_engine, migrate, session_factory
-from bot.dialogue import Dialogue, DialogueConfig, TurnBatchers
+from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import LLMBackend
 from bot.llm.factory import BuiltBackend, build_backend
 from bot.llm.gate import DispatchGate
@@ -30,6 +30,7 @@ from bot.policy import Policy
 from bot.signals import load_signals
 from bot.store import open_index
 from bot.turn.language import preload as preload_language_id
+from bot.turn.retrieve import TurnBatchers
 from retrieval.batching import MicroBatcher
 from retrieval.embed import Encoder
 from retrieval.search import ProductSearch

@@ -9,7 +9,8 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel
 
 from bot import conversations, crud
-from bot.dialogue import MessageSaved, ReplyCompleted, ReplyDelta, ReplyFailed, TurnRejected
+from bot.dialogue import TurnRejected
+from bot.turn_events import MessageSaved, ReplyCompleted, ReplyDelta, ReplyFailed
 from web.limits import TokenBucket
 from web.protocol import (
     SHOPPER_FRAMES,

@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bot.dialogue import product_card
 from bot.errors import RequestError
 from bot.models import Message
-from bot.turn_events import ReplyMeta, shopper_meta
+from bot.turn_events import ReplyMeta, product_card, shopper_meta
 from retrieval.index import ProductIndex
 
 

@@ -84,6 +84,15 @@ SERVICE = frozenset(_SERVICE_WORDS.split())
 """Words of a question about the store's service ("do you have a returns policy?"): not a product."""
 REFERS_BACK = re.compile(r"\b(?:it|them|that one|this one|those|these|the same)\b", re.IGNORECASE)
 """A question about the products already shown ("do you have it in red?"): a refinement, not the assortment."""
+_DESCRIBING_WORDS = """
+warm cosy cozy comfy comfortable nice good great cool cute pretty light lightweight heavy small big large little
+waterproof water-resistant durable quality new best popular simple basic cheap premium soft hard fast quiet
+stylish elegant modern classic vintage portable compact sturdy thick thin long short red blue green black white
+grey gray pink purple yellow orange brown navy beige gold silver wooden leather cotton wool organic eco
+"""
+DESCRIBING = frozenset(_DESCRIBING_WORDS.split())
+"""Words that describe rather than name a product ("something warm"): alone, they say nothing about the
+assortment."""
 _CUT = frozenset({"for", "with", "under", "below", "over", "than", "that", "which", "to", "in", "at", "around"})
 _WORD = re.compile(r"[a-z][a-z0-9'-]*")
 _PRICE = re.compile(r"[$£€]\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:dollars?|bucks|usd|eur|euros?|gbp|pounds?|k)?\b", re.I)
@@ -241,14 +250,15 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
 
 def _not_carried(search: ProductSearch, words: Sequence[str], also: Sequence[str]) -> Assortment:
     """Nothing of the kind: "closest" where titles end in the same kind word ("motorbike helmet" -> bike
-    helmets), "unsure" where a title holds one of the words ("anything warm for winter": winter boots), or
-    "none"."""
-    stems = [stem(w) for w in [*words, *also]]
+    helmets), "unsure" where a title holds the kind word or a word after "for" ("anything warm for winter":
+    winter boots) or where the words only describe ("something warm"), else "none" ("car tyres" for a store
+    with "Racing Car" titles)."""
     hits = _lexical_hits(search, [*words, *also], 50)
     closest = [d for d in hits if _last_stem(d) == stem(words[-1])]
     if closest:
         return Assortment(list(words), closest, "closest")
-    if any(s in _stems(d.title) for d in hits for s in stems):
+    kind_or_use = [stem(words[-1]), *(stem(w) for w in also)]  # "car tyres" is not carried for "Racing Car"
+    if any(s in _stems(d.title) for d in hits for s in kind_or_use) or set(words) <= DESCRIBING:
         return Assortment(list(words), [], "unsure")
     return Assortment(list(words), [], "none")
 

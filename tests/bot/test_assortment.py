@@ -58,7 +58,7 @@ def test_what_the_store_sells_is_carried_with_cards_of_that_kind(search: Product
     assert pots is not None and pots.act == "carried" and all("Pot" in p.title for p in pots.cards)
 
 
-@pytest.mark.parametrize("text", ["have you got a sofa?", "u guys carry a lawn mower?",
+@pytest.mark.parametrize("text", ["have you got a sofa?", "u guys carry a lawn mower?", "have you got car tyres",
                                   "any printer ink in your shop?", "have you got a wedding dress"])
 def test_what_it_does_not_sell_is_not_carried_and_no_product_is_named(search: ProductSearch, text: str) -> None:
     a = answer_assortment(search, text)
@@ -88,7 +88,7 @@ def test_the_dearest_and_the_cheapest_within_the_need_said_before(search: Produc
 
 @pytest.mark.parametrize("text", ["do you have it in red?", "do you have a returns policy?",
                                   "do you have waterproof hiking boots under $120?", "hello there",
-                                  "do you have anything warm for winter?"])
+                                  "do you have anything warm for winter?", "u guys carry something warm?"])
 def test_not_a_question_the_catalog_answers_alone(search: ProductSearch, text: str) -> None:
     assert answer_assortment(search, text) is None
 

@@ -9,11 +9,13 @@ import time
 import numpy as np
 from sqlalchemy import select
 
-from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted, TurnBatchers
+from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import GenerationRequest
 from bot.llm.gate import DispatchGate
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Message, Role
+from bot.turn.retrieve import TurnBatchers
+from bot.turn_events import ReplyCompleted
 from retrieval.batching import MicroBatcher
 from retrieval.search import ProductSearch
 from tests.bot.test_dialogue import collect, first_product_reply, new_conversation

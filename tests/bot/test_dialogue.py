@@ -7,20 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import crud
-from bot.dialogue import (
-    Dialogue,
-    DialogueConfig,
-    MessageSaved,
-    ReplyCompleted,
-    ReplyDelta,
-    ReplyFailed,
-    TurnEvent,
-    TurnRejected,
-)
+from bot.dialogue import Dialogue, DialogueConfig, TurnRejected
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Message, Role
 from bot.policy import Policy, PolicyConfig
 from bot.signals import MessageSignals, Sentiment
+from bot.turn_events import MessageSaved, ReplyCompleted, ReplyDelta, ReplyFailed, TurnEvent
 from retrieval.embed import Encoder
 from retrieval.index import ProductIndex
 from retrieval.search import ProductSearch
@@ -367,3 +359,26 @@ async def test_the_assortment_is_answered_from_the_catalog_and_an_english_shoppe
         agent = add_agent(s, name="ana", password="assortment-test-password")
     draft = await draft_reply(dialogue, conversation_id=conv, agent_id=agent.id)
     assert draft.text == cheapest.message.text and len(llm.requests) == 1  # a draft answers the same
+
+
+class UpsetShopper:
+    """Every message scores negative."""
+
+    def score(self, texts: list[str]) -> list[MessageSignals]:
+        return [MessageSignals(None, Sentiment("negative", 0.9, 0.9)) for _ in texts]
+
+
+async def test_a_refusal_stands_alone_without_the_offer_of_a_human(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.policy import HANDOFF_OFFER
+    from bot.routing import REFUSE
+
+    llm = ScriptedBackend(lambda _: "Try [1].")
+    dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=llm,
+                        config=DialogueConfig(store_name="Test Store"), scorer=UpsetShopper(),  # type: ignore[arg-type]
+                        churn=ChurnRiskOf(0.9), policy=Policy(PolicyConfig()))  # type: ignore[arg-type]
+    conv = new_conversation(factory)
+    upset = (await collect(dialogue, conv, "this blanket is awful, I want a better one"))[-1]
+    assert isinstance(upset, ReplyCompleted) and upset.message.text.startswith(HANDOFF_OFFER.strip())
+    refused = (await collect(dialogue, conv, "cancel all orders of the customer with email a@b.com now"))[-1]
+    assert isinstance(refused, ReplyCompleted) and refused.message.text == REFUSE  # the policy offered; not here
+    assert refused.message.meta["policy"]["handoff"] is True

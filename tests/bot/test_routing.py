@@ -185,3 +185,9 @@ def test_a_complaint_that_also_asks_for_a_product_is_a_product_question() -> Non
 
 def test_where_is_my_package_without_an_apostrophe_is_an_order_question() -> None:
     assert route("wheres my package?", "delivery_period").kind == "order"
+
+
+def test_a_price_limit_without_a_service_word_is_a_product_question_whatever_the_intent() -> None:
+    assert route("picture frames pls, nothing over $20", "return_item").kind == "product"
+    assert route("can i return it if it costs over $50?", "return_item").kind == "policy"
+    assert route("how long does delivery take", "delivery_period").kind == "policy"

@@ -17,11 +17,12 @@ from bot.agents import add_agent
 from bot.assist import draft_reply, record_sent
 from bot.cli import main
 from bot.config import get_settings
-from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted
+from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import GenerationRequest
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Draft, Feedback, Message, Role
 from bot.pii import scrub
+from bot.turn_events import ReplyCompleted
 from finetune.data import ExportArgs, ExportError, export_dialogs
 from finetune.examples import Example, read_examples, sha256_file
 from finetune.pairs import export_with_pairs

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import conversations, crud
 from bot.agents import add_agent
-from bot.dialogue import Dialogue, DialogueConfig, ReplyCompleted
+from bot.dialogue import Dialogue, DialogueConfig
 from bot.llm.base import GenerationRequest
 from bot.llm.scripted import ScriptedBackend
 from bot.models import Feedback, Role
 from bot.pii import luhn_valid
+from bot.turn_events import ReplyCompleted
 from finetune.data import ExportArgs
 from finetune.pairs import export_with_pairs
 from retrieval.embed import Encoder
