@@ -29,6 +29,7 @@ from bot.personalize import Personalizer
 from bot.policy import Policy
 from bot.signals import load_signals
 from bot.store import open_index
+from bot.turn.assortment import store_threshold
 from bot.turn.language import preload as preload_language_id
 from bot.turn.retrieve import TurnBatchers
 from retrieval.batching import MicroBatcher
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                                 config=DialogueConfig.from_settings(settings), personalizer=personalizer,
                                 scorer=scorer, churn=churn, policy=policy, batchers=batchers,
                                 gate=DispatchGate(settings.dispatch_wait_ms / 1000))
+            await asyncio.to_thread(store_threshold, dialogue.search)  # the store's not-carried threshold, once
 
             def use_adapter(name: str | None) -> None:
                 dialogue.adapter = name
