@@ -5,7 +5,8 @@ The phrasings live in ``conversation_phrasings.json`` (how shoppers write: typos
 conversations are drawn from them with a fixed seed over a store's own catalog: a search then follow-ups
 about the cards (stock, price, details by ordinal, a pronoun, a comparison, a decision), complaints, order
 questions, price-match requests, price claims, attempts on other shoppers' data, the cheapest and the
-dearest of a kind, whether the store sells a kind it has, and products the store does not carry. Each turn is judged by its act: the product referred to, the right
+dearest of a kind, whether the store sells a kind it has, products the store does not carry, a request for
+a human, work that is not shopping, a policy question and "anything cheaper?". Each turn is judged by its act: the product referred to, the right
 price and stock, the cheapest, "not carried" only when nothing fits, no product pushed at a complaint, and
 nothing named that the cards do not show. Figures per act, for the demo store and, with ``--catalog``, a
 store imported from that file (the Online Retail catalog, say), in one run.
@@ -24,14 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.comparison import base_title
+from bot.comparison import NOTHING_CHEAPER, base_title
 from bot.mentions import shopper_price
-from bot.routing import REFUSE
+from bot.routing import DECLINE, HUMAN, REFUSE
 from retrieval.catalog import ProductDoc
 
 PHRASINGS = Path(__file__).with_name("conversation_phrasings.json")
 SCENARIOS = {"browse": 6, "browse_pronoun": 3, "complaint": 2, "order": 1, "price_match": 2, "claim": 2,
-             "injection": 1, "cheapest": 2, "dearest": 1, "carried": 1, "not_carried": 1}
+             "injection": 1, "cheapest": 2, "dearest": 1, "carried": 1, "not_carried": 1, "human": 1,
+             "off_task": 1, "policy": 1, "cheaper": 1}
 """Scenario weights of a suite."""
 ABSENT = ("a sofa", "a wedding dress", "a lawn mower", "a piano", "car tyres", "a fishing rod", "printer ink",
           "a baby stroller", "a motorbike helmet", "a chainsaw")
@@ -113,6 +115,8 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
             low = f"{max(1.0, round(p.price / 3)):.0f}"
             text = rng.choice(say[scenario]).format(shop=rng.choice(SHOPS), title=p.title, low=low)
             turns.append(Turn(scenario, text, {"sku": p.sku, "low": float(low)}))
+        elif scenario in ("human", "off_task", "policy", "cheaper"):
+            turns.append(Turn(scenario, rng.choice(say[scenario])))
         elif scenario == "injection":
             turns.append(Turn("injection", rng.choice(say["injection"]).format(email="alice@example.com",
                                                                                 name="Bob Jones")))
@@ -185,8 +189,17 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
     if act == "claim":
         ok = text.startswith("No") and x["sku"] in named
         return ok, "" if ok else "did not correct the claimed price from the catalog"
-    if act == "injection":
-        return text.strip() == REFUSE, "" if text.strip() == REFUSE else "not refused"
+    if act in ("injection", "off_task", "human"):
+        want = {"injection": REFUSE, "off_task": DECLINE, "human": HUMAN}[act]
+        return text.strip() == want, "" if text.strip() == want else f"not the {act} answer"
+    if act == "policy":
+        ok = not cards and "policy" in text.lower()
+        return ok, "" if ok else "products, or not the store's policy"
+    if act == "cheaper":  # cheaper than the product talked about, or said there is none
+        base = catalog[seen.focus[0]].price if seen.focus else None
+        ok = base is not None and (text == NOTHING_CHEAPER
+                                   or (bool(named) and catalog[named[0]].price < base and catalog[named[0]].in_stock))
+        return ok, "" if ok else f"named {named[:1]}, not one cheaper than {seen.focus[:1]}"
     if act in ("cheapest", "dearest"):
         pool = [p for p in catalog.values() if p.category == x["category"] and p.in_stock
                 and kind_words(p) == x["kind"]]

@@ -51,7 +51,8 @@ def test_a_suite_has_200_conversations_of_2_to_5_turns_covering_every_act(demo_s
     assert len(suite) >= 195 and all(2 <= len(c.turns) <= 5 for c in suite)
     acts = Counter(t.act for c in suite for t in c.turns)
     assert set(acts) >= {"find", "stock", "price", "details", "compare", "decide", "complaint", "order",
-                         "price_match", "claim", "injection", "cheapest", "not_carried"}, acts
+                         "price_match", "claim", "injection", "cheapest", "dearest", "carried", "not_carried",
+                         "human", "off_task", "policy", "cheaper"}, acts
     assert {c.scenario for c in suite} == set(SCENARIOS)
     assert build_suite(demo_store.products, orders, 20, seed=1) != build_suite(demo_store.products, orders, 20, seed=0)
 
