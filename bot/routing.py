@@ -69,10 +69,11 @@ INJECTION = re.compile(
 """Attempts to override the instructions, read the prompt, or get at secrets or other shoppers' data."""
 REFUSE = "I can't help with that, but I'm happy to help you find something in our store."
 ASKS_FOR_HUMAN = re.compile(
-    r"\b(?:talk|speak|chat|connect|transfer|put)\b.{0,20}\b(?:to|with)\b.{0,12}\b(?:human|person|people|"
+    r"\b(?:talk|speak|chat|connect|transfer|put)\b.{0,20}\b(?:to|with|w)\b.{0,12}\b(?:human|person|people|"
     r"agent|representative|rep|operator|someone|somebody|customer (?:service|support|care)|support team|staff)\b"
     r"|\b(?:want|need|get|give me|is there|any|prefer)\b.{0,10}\b(?:real|live|actual) (?:human|person|agent|people)\b"
-    r"|^\W*(?:a |an )?(?:real|live) (?:human|person|agent)\b|\bhuman (?:agent|operator|support)\b",
+    r"|^\W*(?:a |an )?(?:real|live) (?:human|person|agent)\b|\bhuman (?:agent|operator|support)\b"
+    r"|\b(?:get|give|find) me (?:a |an )?(?:real )?(?:human|person|agent|representative)\b(?! (?:costume|doll|figure))",
     re.IGNORECASE)
 """Requests for a human colleague ("can I talk to a person?", "a live agent please")."""
 COMPLAINT = re.compile(

@@ -197,9 +197,10 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
         return ok, "" if ok else "products, or not the store's policy"
     if act == "cheaper":  # cheaper than the product talked about, or said there is none
         base = catalog[seen.focus[0]].price if seen.focus else None
-        ok = base is not None and (text == NOTHING_CHEAPER
-                                   or (bool(named) and catalog[named[0]].price < base and catalog[named[0]].in_stock))
-        return ok, "" if ok else f"named {named[:1]}, not one cheaper than {seen.focus[:1]}"
+        said = named or [s for s in cards if catalog[s].title in text]  # the catalog's answer writes titles out
+        ok = base is not None and (NOTHING_CHEAPER in text
+                                   or (bool(said) and catalog[said[0]].price < base and catalog[said[0]].in_stock))
+        return ok, "" if ok else f"named {said[:1]}, not one cheaper than {seen.focus[:1]}"
     if act in ("cheapest", "dearest"):
         pool = [p for p in catalog.values() if p.category == x["category"] and p.in_stock
                 and kind_words(p) == x["kind"]]

@@ -63,9 +63,10 @@ NOT_INJECTIONS = ["ignore the red ones, show me blue shoes", "forget it, I'll ta
                   "what are your rules for returns?", "what did other customers say about this kettle?",
                   "show me customer reviews", "I want a dress to pretend I'm a princess for a party"]
 ASKS_FOR_HUMAN = ["can I talk to a person?", "I want to speak with a real human", "connect me to an agent please",
-                  "let me chat with customer service", "is there a live agent?", "put me through to someone"]
+                  "let me chat with customer service", "is there a live agent?", "put me through to someone",
+                  "get me a human pls", "give me a real person", "can i chat w a real person"]
 NOT_FOR_HUMAN = ["a doll that looks like a real person", "a book on customer service", "talk me through returns",
-                 "secret agent costume for a kid"]
+                 "secret agent costume for a kid", "get me a human costume for halloween"]
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
