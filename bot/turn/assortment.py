@@ -56,9 +56,13 @@ ASKS_IF_CARRIED = re.compile(
     r"|\b(?:have|got)\s+(?:you|u)\s+got\b|\b(?:you|u)(?:\s+guys)?\s+(?:sell|carry|stock)\b"
     r"|\bany\b.{1,40}\bin (?:your|ur|the) (?:shop|store|catalog(?:ue)?)\b"
     r"|\b(?:is there|are there)\b.{1,30}\b(?:in (?:your|ur|the) (?:shop|store)|for sale)\b"
-    r"|\bcan i (?:buy|get|find)\b.{1,30}\b(?:here|from you|in your (?:shop|store))\b",
+    r"|\bcan i (?:buy|get|find)\b.{1,30}\b(?:here|from you|in your (?:shop|store))\b"
+    r"|\b(?:does|do) (?:the|your|ur|this) (?:shop|store|site) (?:sell|have|carry|stock)\b"
+    r"|\bwhere (?:can|do) i (?:find|buy|get)\b"
+    r"|^\W*(?:(?:got|have|sell|selling)\s+)?any\s+[\w'-]+(?:\s+[\w'-]+){0,2}\W*$",
     re.IGNORECASE)
-"""A question whether the store sells something ("do u sell tents?", "any sofas in your shop?")."""
+"""A question whether the store sells something ("do u sell tents?", "any sofas in your shop?", "got any
+hammocks?", "where can I find a kettle?")."""
 CHEAPEST = re.compile(r"\b(?:cheapest|least expensive|lowest[- ]price[ds]?|lowest[- ]cost|most affordable|"
                       r"cheapo?est)\b", re.IGNORECASE)
 DEAREST = re.compile(r"\b(?:most expensive|priciest|dearest|highest[- ]price[ds]?|most premium|top[- ]end)\b",
@@ -73,6 +77,9 @@ looking look searching search need want wanted like would could can will shop st
 what whats what's which who how much many price priced prices cost costs for sale available
 cheapest least expensive lowest highest most priciest dearest affordable premium top end cheap cheapo cheapoest
 under below over above less more than max budget between and or with without to up around about
+cheaper pricier better other others else similar alternative alternatives option options suggestion suggestions
+idea ideas recommendation recommendations deal deals sales offer bigger smaller where
+colour colours color colors size sizes variant variants version versions style styles shade shades
 """
 _FILLER = frozenset(_FILLER_WORDS.split())
 _SERVICE_WORDS = """
@@ -314,8 +321,8 @@ def answer_assortment(search: ProductSearch, text: str, need: str | None = None,
         if filters.unconstrained:
             filters = parse_filters(need)
     words = head or tail
-    if not words or SERVICE.intersection(words):
-        return None
+    if not words or SERVICE.intersection(words) or set(words) <= DESCRIBING:
+        return None  # nothing named, the store's service, or only a description ("any in red?")
     found = assortment(search, words, also=tail if head else ())
     what = plural(found.words)
     if found.how == "unsure":

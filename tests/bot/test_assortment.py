@@ -54,11 +54,15 @@ def test_what_the_store_sells_is_carried_with_cards_of_that_kind(search: Product
     a = answer_assortment(search, "do you sell a frying pan?")
     assert a is not None and a.act == "carried" and a.text.startswith("Yes, we carry frying pans: [1]")
     assert a.cards and all("Frying Pan" in p.title for p in a.cards)
+    for text in ("where can i find a kettle?", "does your shop sell kettles?", "any electric kettles"):
+        kettles = answer_assortment(search, text)
+        assert kettles is not None and kettles.act == "carried" and all("Kettle" in p.title for p in kettles.cards)
     pots = answer_assortment(search, "do u sell stock pots?")  # a plural the titles do not have
     assert pots is not None and pots.act == "carried" and all("Pot" in p.title for p in pots.cards)
 
 
 @pytest.mark.parametrize("text", ["have you got a sofa?", "u guys carry a lawn mower?", "have you got car tyres",
+                                  "got any hammocks?", "any sofas?",
                                   "any printer ink in your shop?", "have you got a wedding dress"])
 def test_what_it_does_not_sell_is_not_carried_and_no_product_is_named(search: ProductSearch, text: str) -> None:
     a = answer_assortment(search, text)
@@ -88,7 +92,8 @@ def test_the_dearest_and_the_cheapest_within_the_need_said_before(search: Produc
 
 @pytest.mark.parametrize("text", ["do you have it in red?", "do you have a returns policy?",
                                   "do you have waterproof hiking boots under $120?", "hello there",
-                                  "do you have anything warm for winter?", "u guys carry something warm?"])
+                                  "do you have anything warm for winter?", "u guys carry something warm?",
+                                  "any cheaper?", "any in red?", "any other colours?", "any update on my order?"])
 def test_not_a_question_the_catalog_answers_alone(search: ProductSearch, text: str) -> None:
     assert answer_assortment(search, text) is None
 
