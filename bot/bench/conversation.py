@@ -6,7 +6,8 @@ conversations are drawn from them with a fixed seed over a store's own catalog: 
 about the cards (stock, price, details by ordinal, a pronoun, a comparison, a decision), complaints, order
 questions, price-match requests, price claims, attempts on other shoppers' data, the cheapest and the
 dearest of a kind, whether the store sells a kind it has, products the store does not carry, a request for
-a human, work that is not shopping, a policy question and "anything cheaper?". Each turn is judged by its act: the product referred to, the right
+a human, work that is not shopping, a policy question, "anything cheaper?" and "the navy one" (one card, or
+the question which when several have that word). Each turn is judged by its act: the product referred to, the right
 price and stock, the cheapest, "not carried" only when nothing fits, no product pushed at a complaint, and
 nothing named that the cards do not show. Figures per act, for the demo store and, with ``--catalog``, a
 store imported from that file (the Online Retail catalog, say), in one run.
@@ -33,7 +34,7 @@ from retrieval.catalog import ProductDoc
 PHRASINGS = Path(__file__).with_name("conversation_phrasings.json")
 SCENARIOS = {"browse": 6, "browse_pronoun": 3, "complaint": 2, "order": 1, "price_match": 2, "claim": 2,
              "injection": 1, "cheapest": 2, "dearest": 1, "carried": 1, "not_carried": 1, "human": 1,
-             "off_task": 1, "policy": 1, "cheaper": 1}
+             "off_task": 1, "policy": 1, "cheaper": 1, "pick": 2}
 """Scenario weights of a suite."""
 ABSENT = ("a sofa", "a wedding dress", "a lawn mower", "a piano", "car tyres", "a fishing rod", "printer ink",
           "a baby stroller", "a motorbike helmet", "a chainsaw")
@@ -115,6 +116,8 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
             low = f"{max(1.0, round(p.price / 3)):.0f}"
             text = rng.choice(say[scenario]).format(shop=rng.choice(SHOPS), title=p.title, low=low)
             turns.append(Turn(scenario, text, {"sku": p.sku, "low": float(low)}))
+        elif scenario == "pick":  # "the navy one": its word is chosen from the cards the shopper sees
+            turns.append(Turn("pick", rng.choice(say["pick"])))
         elif scenario in ("human", "off_task", "policy", "cheaper"):
             turns.append(Turn(scenario, rng.choice(say[scenario])))
         elif scenario == "injection":
@@ -130,6 +133,24 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
             continue
         out.append(Conversation(scenario, shopper, turns))
     return out
+
+
+def pick_word(cards: Sequence[str], catalog: dict[str, ProductDoc]) -> tuple[str, list[str]]:
+    """A word a shopper would use for the first card ("the navy one"): its colour, else the first word of its
+    title that not every card has; and the cards whose titles have it."""
+    titles = [catalog[s].title for s in cards]
+    colour = titles[0].rsplit("(", 1)[-1].rstrip(")").lower() if titles[0].endswith(")") else ""
+    words = [colour] if colour else []
+    words += [w.lower() for w in re.findall(r"[A-Za-z]{4,}", titles[0])]
+    for word in words:
+        having = [s for s, t in zip(cards, titles, strict=True) if f" {word} " in f" {plain(t)} "]
+        if len(having) < len(cards):
+            return word, having
+    return words[0] if words else "first", list(cards[:1])
+
+
+def plain(title: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", title.lower()))
 
 
 @dataclass
@@ -192,6 +213,13 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
     if act in ("injection", "off_task", "human"):
         want = {"injection": REFUSE, "off_task": DECLINE, "human": HUMAN}[act]
         return text.strip() == want, "" if text.strip() == want else f"not the {act} answer"
+    if act == "pick":  # one card with that word: that card; several: the question which, listing them
+        want = x.get("want", [])
+        if len(want) == 1:
+            ok = named[:1] == want and cards == seen.cards and "which one" not in text.lower()
+            return ok, "" if ok else f"about {named[:1]}, not {want}"
+        ok = "which one" in text.lower() and sorted(named) == sorted(want) and cards == seen.cards
+        return ok, "" if ok else f"did not ask which of {want}"
     if act == "policy":
         ok = not cards and "policy" in text.lower()
         return ok, "" if ok else "products, or not the store's policy"
@@ -251,6 +279,9 @@ async def run_suite(base: str, suite: Sequence[Conversation], catalog: dict[str,
             seen = Seen()
             try:
                 for k, turn in enumerate(c.turns):
+                    if turn.act == "pick" and seen.cards:
+                        word, turn.expect["want"] = pick_word(seen.cards, catalog)
+                        turn.text = turn.text.format(pick=word)
                     await ws.send(json.dumps({"type": "message.create", "client_id": f"t{k}", "text": turn.text}))
                     while (frame := json.loads(await ws.recv()))["type"] != "message.completed":
                         if frame["type"] == "error":

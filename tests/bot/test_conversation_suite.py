@@ -52,7 +52,7 @@ def test_a_suite_has_200_conversations_of_2_to_5_turns_covering_every_act(demo_s
     acts = Counter(t.act for c in suite for t in c.turns)
     assert set(acts) >= {"find", "stock", "price", "details", "compare", "decide", "complaint", "order",
                          "price_match", "claim", "injection", "cheapest", "dearest", "carried", "not_carried",
-                         "human", "off_task", "policy", "cheaper"}, acts
+                         "human", "off_task", "policy", "cheaper", "pick"}, acts
     assert {c.scenario for c in suite} == set(SCENARIOS)
     assert build_suite(demo_store.products, orders, 20, seed=1) != build_suite(demo_store.products, orders, 20, seed=0)
 
@@ -98,3 +98,19 @@ def test_each_signed_in_shopper_has_one_conversation(demo_store: DemoStore) -> N
     suite = build_suite(demo_store.products, orders, 200, seed=0)
     signed_in = [c.shopper for c in suite if c.shopper in orders]
     assert signed_in and len(signed_in) == len(set(signed_in))
+
+
+def test_the_word_for_a_card_is_its_colour_and_names_the_cards_that_have_it(demo_store: DemoStore) -> None:
+    from bot.bench.conversation import pick_word
+
+    catalog = {p.sku: p for p in demo_store.products}
+    navy = [p for p in demo_store.products if p.title.endswith("(navy)")][:2]
+    other = next(p for p in demo_store.products if not p.title.endswith("(navy)"))
+    word, having = pick_word([navy[0].sku, other.sku, navy[1].sku], catalog)
+    assert word == "navy" and having == [navy[0].sku, navy[1].sku]
+    seen = Seen(cards=[navy[0].sku, other.sku, navy[1].sku])
+    asks = {"text": "Which one do you mean: A or B?", "products": [{"sku": s} for s in seen.cards],
+            "meta": {"mentions": [{"sku": navy[0].sku}, {"sku": navy[1].sku}]}}
+    turn = Turn("pick", "is the navy one still in stock", {"want": having})
+    assert judge(turn, asks, seen, catalog, {}, "s")[0]
+    assert not judge(Turn("pick", "x", {"want": having[:1]}), asks, seen, catalog, {}, "s")[0]
