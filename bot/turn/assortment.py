@@ -86,6 +86,7 @@ _SERVICE_WORDS = """
 policy policies return returns refund refunds delivery deliveries shipping shipment order orders account password
 discount discounts coupon coupons voucher vouchers code codes payment payments card cards invoice receipt tracking
 warranty exchange exchanges cancellation subscription membership newsletter hours contact number email address
+wrapping installation assembly repair repairs engraving personalisation personalization pickup collection
 """
 SERVICE = frozenset(_SERVICE_WORDS.split())
 """Words of a question about the store's service ("do you have a returns policy?"): not a product."""
