@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.comparison import cheaper_reply, comparison_reply, price_claim_reply, price_match_reply
 from bot.config import Settings
 from bot.models import Order
-from bot.turn.assortment import ASKS_IF_CARRIED, SERVICE, extreme, product_words
+from bot.turn.assortment import asks_about_assortment
 from retrieval.catalog import ProductDoc
 from retrieval.query import parse_filters
 
@@ -208,14 +208,6 @@ def budget_only(text: str) -> bool:
     """Whether the message sets a price limit and names no service topic ("picture frames pls, nothing over
     $20"): a product question, whatever the intent model reads in it."""
     return not parse_filters(text).unconstrained and SERVICE_TOPIC.search(text) is None
-
-
-def asks_about_assortment(text: str) -> bool:
-    """Whether the message asks if the store sells something, or for the cheapest or dearest of something
-    ("do u sell tents?", "cheapest kitchen appliance please"), and not about the store's service."""
-    if extreme(text) is None and ASKS_IF_CARRIED.search(text) is None:
-        return False
-    return not SERVICE.intersection(product_words(text))
 
 
 def off_task(text: str) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from retrieval.catalog import ProductDoc
 from retrieval.embed import Encoder
 from retrieval.index import Hit, ProductIndex
 from retrieval.lexical import LexicalIndex
@@ -94,13 +95,28 @@ class ProductSearch:
         dense = self.index.search(query, max(want, self.pool) if self.lexical else want, filters)
         if self.lexical is None:
             return SearchResult(by_price(dense, k) if filters.cheapest else dense, filters, query)
-        if self.lexical.size != len(self.index.docs):
-            self.lexical.rebuild(self.index.docs)
         mask = None if filters.unconstrained else self.index.mask(filters)
-        lexical = self.lexical.search(text, self.pool, mask)
+        lexical = self._lexical().search(text, self.pool, mask)
         pinned = [s for s in self.named_skus(text) if mask is None or mask[self.index.slot_of[s]]]
         hits = self.fuse(dense, lexical, query, want, pinned)
         return SearchResult(by_price(hits, k) if filters.cheapest else hits, filters, query)
+
+    def _lexical(self) -> LexicalIndex:
+        """The BM25 index, rebuilt first when products were added or removed since it was built."""
+        assert self.lexical is not None
+        if self.lexical.size != len(self.index.docs):
+            self.lexical.rebuild(self.index.docs)
+        return self.lexical
+
+    def lexical_docs(self, text: str, k: int) -> list[ProductDoc]:
+        """The top-``k`` products BM25 finds for ``text`` (none without a lexical index)."""
+        if self.lexical is None:
+            return []
+        return [d for slot, _ in self._lexical().search(text, k) if (d := self.index.docs[slot]) is not None]
+
+    def nearest(self, texts: Sequence[str], k: int) -> list[list[Hit]]:
+        """For each text alone (no context, no filters), the ``k`` products the encoder puts nearest."""
+        return [self.index.search(v, k) for v in self.encoder.encode_query(list(texts))] if texts else []
 
     def named_skus(self, text: str) -> list[str]:
         """Catalog SKUs written verbatim in the text, in order of mention."""

@@ -50,7 +50,8 @@ def decide(search: Any, present: Sequence[str], absent: Sequence[str], threshold
     absent = [a for a in absent if not all(stem(w) in titles for w in a.split())]
     labelled = [(w, True) for w in present] + [(w, False) for w in absent]
     found = {w: assortment(search, w.split(), min_score=0.0) for w, _ in labelled}
-    best_score = {w: _best(search, w) for w, _ in labelled}
+    best_score = {w: hits[0].score if hits else 0.0
+                  for (w, _), hits in zip(labelled, search.nearest([w for w, _ in labelled], 1), strict=True)}
 
     def row(t: float) -> dict[str, float]:
         right = cost = 0
@@ -67,14 +68,6 @@ def decide(search: Any, present: Sequence[str], absent: Sequence[str], threshold
             "by_title": sum(found[w].how == "title" for w, _ in labelled),
             "scores": {w: round(best_score[w], 3) for w, _ in labelled},
             "labels": {w: carried for w, carried in labelled}, "paths": {w: found[w].how for w, _ in labelled}}
-
-
-def _best(search: Any, words: str) -> float:
-    import numpy as np
-
-    vector = search.encoder.encode_query([words])[0]
-    hits = search.index.search(vector / max(float(np.linalg.norm(vector)), 1e-12), 1)
-    return hits[0].score if hits else 0.0
 
 
 def main(args: AssortmentBenchArgs) -> int:

@@ -164,10 +164,6 @@ class Assortment:
     def carried(self) -> bool:
         return self.how in ("title", "encoder")
 
-    @property
-    def what(self) -> str:
-        return plural(self.words)
-
 
 def _stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text.lower())}
@@ -181,14 +177,7 @@ def probe_scores(search: ProductSearch) -> list[float]:
     probes = [probe for probe in PROBES
               if not any(all(stem(w) in _stems(d.title) for w in probe.split())
                          for d in _lexical_hits(search, probe.split(), 20))]
-    if not probes:
-        return []
-    out = []
-    for vector in search.encoder.encode_query(probes):
-        hits = search.index.search(vector / max(float(np.linalg.norm(vector)), 1e-12), 1)
-        if hits:
-            out.append(hits[0].score)
-    return out
+    return [hits[0].score for hits in search.nearest(probes, 1) if hits]
 
 
 def store_threshold(search: ProductSearch, margin: float = PROBE_MARGIN) -> float:
@@ -209,13 +198,8 @@ def store_threshold(search: ProductSearch, margin: float = PROBE_MARGIN) -> floa
 
 
 def _lexical_hits(search: ProductSearch, words: Sequence[str], k: int) -> list[ProductDoc]:
-    if search.lexical is None:
-        return []
-    if search.lexical.size != len(search.index.docs):
-        search.lexical.rebuild(search.index.docs)
-    stems = [stem(w) for w in words]
-    docs = search.index.docs
-    return [d for slot, _ in search.lexical.search(" ".join([*words, *stems]), k) if (d := docs[slot]) is not None]
+    """BM25's products for the words and their stems (BM25 does not stem: "pots" finds no "Stock Pot")."""
+    return search.lexical_docs(" ".join([*words, *(stem(w) for w in words)]), k)
 
 
 def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[str] = (),
@@ -233,7 +217,7 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
     stems = [stem(w) for w in words]
     in_title: list[ProductDoc] = []
     in_category: list[ProductDoc] = []
-    for doc in _lexical_hits(search, words, LEXICAL_POOL):  # the stems asked for too: BM25 does not stem
+    for doc in _lexical_hits(search, words, LEXICAL_POOL):
         title = _stems(doc.title)
         if all(s in title for s in stems):
             in_title.append(doc)
@@ -242,12 +226,8 @@ def assortment(search: ProductSearch, words: Sequence[str], *, also: Sequence[st
     named = [p for p in in_title if _last_stem(p) == stems[-1]]
     if named or in_title or in_category:  # the most exact kind only: "hiking boots" are not trekking boots
         return Assortment(words, named or in_title or in_category, "title")
-    best: list = []
-    for phrase in {" ".join(words), " ".join([*words, *also])}:
-        vector = search.encoder.encode_query([phrase])[0]
-        hits = search.index.search(vector / max(float(np.linalg.norm(vector)), 1e-12), 20)
-        if hits and (not best or hits[0].score > best[0].score):
-            best = hits
+    phrases = sorted({" ".join(words), " ".join([*words, *also])})
+    best = max(search.nearest(phrases, 20), key=lambda hits: hits[0].score if hits else -1.0)
     if min_score is None:
         min_score = store_threshold(search)
     if not best or best[0].score < min_score:
@@ -284,6 +264,14 @@ def within(products: Sequence[ProductDoc], filters: Filters) -> list[ProductDoc]
             and (p.in_stock or not filters.in_stock)]
 
 
+def asks_about_assortment(text: str) -> bool:
+    """Whether the message asks if the store sells something, or for the cheapest or dearest of something
+    ("do u sell tents?", "cheapest kitchen appliance please"), and not about the store's service."""
+    if extreme(text) is None and ASKS_IF_CARRIED.search(text) is None:
+        return False
+    return not SERVICE.intersection(product_words(text))
+
+
 def extreme(text: str) -> str | None:
     """"cheapest" or "dearest" when the message asks for the cheapest or the most expensive of something."""
     if DEAREST.search(text):
@@ -312,9 +300,9 @@ def answer_assortment(search: ProductSearch, text: str, need: str | None = None,
             cheapest of that, within its budget.
         k: cards at most.
     """
-    which = extreme(text)
-    if (which is None and not ASKS_IF_CARRIED.search(text)) or REFERS_BACK.search(text):
+    if not asks_about_assortment(text) or REFERS_BACK.search(text):
         return None
+    which = extreme(text)
     head, tail = split_words(text)
     filters = parse_filters(text)
     if not head and not tail and need:

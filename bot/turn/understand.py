@@ -47,7 +47,6 @@ DECIDE = re.compile(r"\b(?:i'?ll take|i will take|i'?ll get|i'?ll buy|i'?ll go (
 COMPARE = re.compile(r"\b(?:which (?:one |of (?:them|these two|those two|these|those|the two) )?is (?:the )?(?:cheaper|more expensive|pricier|"
                      r"cheapest|less expensive)|the cheaper one|compare (?:them|these|those|the two)|"
                      r"difference between (?:them|these|those|the two))\b", re.IGNORECASE)
-SUPERLATIVE = re.compile(r"\b(?:cheapest|most expensive|priciest|dearest|least expensive)\b", re.IGNORECASE)
 TWO = re.compile(r"\b(?:two|both|either)\b", re.IGNORECASE)
 NOT_WORDS = {"one", "ones", "pair", "same", "other", "next", "best", "cheapest", "cheaper", "last", "first",
              "second", "third", "new", "right", "only", "whole", "store", "shop", "site", "price", "order",
@@ -143,7 +142,7 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
             return None
         if SEARCH_WORDS.search(text) and kind != "compare":
             return None  # "do you have it in red?", "anything cheaper?": a search on the need
-        if kind == "compare" and SUPERLATIVE.search(text) and not TWO.search(text):
+        if kind == "compare" and extreme(text) and not TWO.search(text):
             refs = list(range(len(shown)))  # "which is the cheapest?": of all the cards
         elif kind == "compare":
             refs = list(focus[:2]) if len(focus) >= 2 else list(range(min(2, len(shown))))
