@@ -292,7 +292,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bot.bench.conversation import main as conversation_main
 
         return conversation_main(ConversationBenchArgs(json_out=args.json, conversations=args.conversations,
-                                                       seed=args.seed, catalog=args.catalog))
+                                                       seed=args.seed, catalog=args.catalog,
+                                                       model_only=args.model_only))
     if args.name == "assortment":
         from bot.bench.assortment import AssortmentBenchArgs
         from bot.bench.assortment import main as assortment_main
@@ -373,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="install the shipped model in seconds instead of training (exit 3 when it does not "
                           "fit this checkout's data or code)")
     clf.set_defaults(fn="finetune.cli:cmd_finetune_classifier")
+
+    acts = finetune.add_parser("acts", help="train the act classifier (what a message does in the conversation) "
+                                            "and ship it in finetune/shipped/acts/",
+                               description="Two recipes on the packaged MiniLM's sentence vectors (alone, and blended "
+                                           "with TF-IDF on the words), measured on the conversation suite's phrasings; "
+                                           "the better one on held-out examples ships.")
+    acts.add_argument("--data", type=Path, help="the datasets folder (default: the AISLE_DATA setting)")
+    acts.add_argument("--out", type=Path, help="where to write it (default: finetune/shipped/acts/)")
+    acts.set_defaults(fn="finetune.cli:cmd_finetune_acts")
 
     exp = finetune.add_parser("export", help="logged dialogs (and catalog-grounded ones) -> chat examples",
                               description="Write train.jsonl, eval.jsonl, pairs.jsonl and manifest.json: completed "
@@ -516,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--products", type=int, default=1_000_000, help="catalog size (retrieval)")
     bench.add_argument("--conversations", type=int, default=200, help="conversations per store (conversation)")
     bench.add_argument("--seed", type=int, default=0, help="the suite's draw (conversation)")
+    bench.add_argument("--model-only", action="store_true",
+                       help="conversation: also each store with the server's answers off (the model writes every "
+                            "reply from the same grounding), beside the figures as served")
     bench.add_argument("--catalog", type=Path, metavar="FILE",
                        help="conversation, assortment: also a store imported from this file (e.g. the Online Retail CSV)")
     bench.add_argument("--data", type=Path,

@@ -138,9 +138,20 @@ def price_claim_reply(message: str, products: Sequence[ProductDoc]) -> str | Non
     no claim, or not about exactly one listed product."""
     claim = claimed_price(message)
     groups = named_products(message, products) if claim is not None else []
-    if claim is None or len(groups) != 1 or len(groups[0]) != 1:
+    if claim is None or len(groups) != 1:
         return None
-    return claim_reply(claim, f"[{products.index(groups[0][0]) + 1}]", groups[0][0])
+    if len(groups[0]) == 1:
+        return claim_reply(claim, f"[{products.index(groups[0][0]) + 1}]", groups[0][0])
+    same = [p for p in groups[0] if p.title == groups[0][0].title]  # one displayed title, several products
+    if len(same) != len(groups[0]):
+        return None
+    refs = [f"[{products.index(p) + 1}]" for p in same]
+    if (exact := next((r for r, p in zip(refs, same, strict=True) if abs(claim - p.price) < 0.005), None)):
+        return f"Yes, {exact}."
+    listed = ", ".join(refs[:-1]) + f" and {refs[-1]}"
+    side = {claim < p.price for p in same}
+    how = "more" if side == {True} else "less" if side == {False} else None
+    return f"No, {listed} cost {how} than that." if how else f"No, {listed} cost other prices."
 
 
 def price_match_reply(message: str, products: Sequence[ProductDoc], policy: str) -> str:

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         "working days for $9.95.")
     cancellation_policy: str = Field(
         "Orders can be cancelled free of charge until they ship; after that, return them instead.")
+    server_answers: bool = Field(
+        True, description="The server writes the answers it can decide (facts from the catalog, orders and "
+        "policies; greetings, refusals); off = the model writes every reply from the same grounding (what "
+        "`aisle bench conversation --model-only` measures).")
     price_match_policy: str = Field(
         "We don't match other shops' prices; the price on each card is our best price.",
         description="What a price-match request is told; the assistant never promises another price.")

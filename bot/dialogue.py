@@ -35,6 +35,7 @@ from bot.routing import (
     REFUSED,
 )
 from bot.signals import Intent, MessageScorer, MessageSignals, Sentiment
+from bot.turn.acts import ActModel
 from bot.turn.decide import Grounded, Grounder, GroundingConfig
 from bot.turn.language import language_of
 from bot.turn.phrase import Clock, Prepared, Streamed, finish_reply, stream_reply
@@ -68,6 +69,8 @@ class DialogueConfig:
                              metadata={"help": "What a price-match request is told."})
     link_hosts: tuple[str, ...] = field(default=(), metadata={"help": "The store's own hosts; links elsewhere "
                                                               "are cut from replies."})
+    server_answers: bool = field(default=True, metadata={"help": "The server writes the answers it can decide; "
+                                                          "off: the model writes every reply."})
 
     def __post_init__(self) -> None:
         if self.retrieve_k < 1 or self.max_chars < 1 or self.max_tokens < 1:
@@ -80,7 +83,8 @@ class DialogueConfig:
                    history_turns=settings.history_turns, max_chars=settings.max_message_chars,
                    max_tokens=settings.max_tokens, temperature=settings.temperature, adapter=settings.served_adapter,
                    repetition_penalty=settings.repetition_penalty, policies=settings.policies,
-                   price_match=settings.price_match_policy, link_hosts=settings.link_host_list)
+                   price_match=settings.price_match_policy, link_hosts=settings.link_host_list,
+                   server_answers=settings.server_answers)
 
 
 def tone(sentiment: Sentiment | None) -> str | None:
@@ -142,6 +146,7 @@ class Dialogue:
         policy: Policy | None = None,
         batchers: TurnBatchers | None = None,
         gate: DispatchGate | None = None,
+        acts: ActModel | None = None,
     ) -> None:
         self.factory = factory
         self.search = search
@@ -149,7 +154,8 @@ class Dialogue:
         self.config = config
         self.personalizer = personalizer
         self.grounder = Grounder(factory=factory, search=search, personalizer=personalizer, config=GroundingConfig(
-            retrieve_k=config.retrieve_k, policies=dict(config.policies), price_match=config.price_match))
+            retrieve_k=config.retrieve_k, policies=dict(config.policies), price_match=config.price_match,
+            server_answers=config.server_answers), acts=acts)
         self.scorer = scorer
         self.churn = churn
         self.policy = policy
@@ -239,7 +245,7 @@ class Dialogue:
             vector = await self._embed(text)
         query = await self._queries.query(conversation_id, text, vector, earlier, self.batchers)
         state = state or DialogueState()
-        g = await asyncio.to_thread(self.grounder.ground, user_id, text, earlier, query, intent, state)
+        g = await asyncio.to_thread(self.grounder.ground, user_id, text, earlier, query, intent, state, vector)
         return replace(g, language=language_of(text, state.language))
 
     def _decide(self, user_id: int, text: str, signals: MessageSignals | None, history: list[Message]
@@ -281,7 +287,9 @@ class Dialogue:
             retrieval_scores=[round(s, 4) for s in g.scores], reasons=g.reasons, filters=g.constraint,
             prompt=record.as_meta(),
             intent={"label": g.intent.label, "confidence": g.intent.confidence} if g.intent else None,
-            facts=g.facts, profile=g.profile, act=g.act, focus=g.focus, language=g.language, **extra)
+            facts=g.facts, profile=g.profile, act=g.act, focus=g.focus, language=g.language, need=g.need,
+            message_act={"label": g.message_act.label, "confidence": g.message_act.confidence}
+            if g.message_act else None, **extra)
 
     def guard_for(self, g: Grounded, text: str, opening: str, offer: str | None = None) -> ReplyText:
         """The output guard and mention renderer of a reply grounded on ``g`` (replies and agents' drafts alike).

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from bot.comparison import cheaper_reply, comparison_reply, price_claim_reply, price_match_reply
 from bot.config import Settings
 from bot.models import Order
+from bot.turn.acts import ActGuess
 from bot.turn.assortment import asks_about_assortment
 from retrieval.catalog import ProductDoc
 from retrieval.query import parse_filters
@@ -103,7 +104,14 @@ PRICE_MATCH = re.compile(
 """A price-match request: answered with the store's configured policy (``AISLE_PRICE_MATCH_POLICY``), never "yes"."""
 HUMAN_INTENTS = frozenset({"contact_human_agent"})
 HUMAN = 'Of course: press "talk to a human" below and a colleague will join you.'
-SERVER_REPLIES = {"off_task": DECLINE, "injection": REFUSE, "human": HUMAN}
+GREETING = ("Hi! I can help you find products, check on an order, or answer questions about delivery and returns. "
+            "What are you looking for today?")
+WELCOME = "You're welcome! Is there anything else I can help you with?"
+SMALL_TALK = {"greeting": GREETING, "thanks": WELCOME}
+"""The server's word back to a greeting or small talk, and to thanks or goodbye, when the act classifier reads the
+message so with at least :data:`SMALL_TALK_CONFIDENCE` and it asks nothing else (no figure, no ordinal, short)."""
+SMALL_TALK_CONFIDENCE = 0.6
+SERVER_REPLIES = {"off_task": DECLINE, "injection": REFUSE, "human": HUMAN, **SMALL_TALK}
 REFUSED = frozenset({"off_task", "injection"})
 """Routes whose reply is a refusal: it stands alone, without the offer of a human the policy may make."""
 """The server's whole reply per route it answers alone (a comparison is written per turn)."""
@@ -134,8 +142,17 @@ MIN_CONFIDENCE = 0.5
 """Below this calibrated confidence the intent does not route; the catalog answers."""
 
 
-def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
-    """Pick the route for a message."""
+def small_talk(text: str, act: ActGuess | None) -> str | None:
+    """``greeting`` or ``thanks`` when the message is only that ("heyy", "cool ty"), else None."""
+    if act is None or act.label not in SMALL_TALK or act.confidence < SMALL_TALK_CONFIDENCE:
+        return None
+    if len(text.split()) > 8 or re.search(r"\d|\$|#", text) or asks_about_assortment(text):
+        return None
+    return act.label
+
+
+def route(text: str, intent: str | None, confidence: float = 1.0, act: ActGuess | None = None) -> Route:
+    """Pick the route for a message; ``act``: the act classifier's reading of it."""
     if INJECTION.search(text):
         return Route("injection")
     complaint = COMPLAINT.search(text) is not None and ASKS_FOR_PRODUCT.search(text) is None
@@ -151,6 +168,8 @@ def route(text: str, intent: str | None, confidence: float = 1.0) -> Route:
         return Route("off_task")
     if ASKS_FOR_HUMAN.search(text):
         return Route("human")
+    if (talk := small_talk(text, act)) is not None:
+        return Route(talk)
     if confidence < MIN_CONFIDENCE or asks_about_assortment(text):  # "do you sell tents?" is the catalog's
         return Route("product")
     if intent in HUMAN_INTENTS:

@@ -81,6 +81,8 @@ class ReplyMeta:
     act: str | None = None  # what the shopper did (bot/turn/understand.py), when the state resolved it
     focus: list[str] = field(default_factory=list)  # SKUs of the shown products this turn was about
     language: str | None = None  # the shopper's language on this turn (bot/turn/language.py)
+    need: str | None = None  # the need a refinement's list answers (the state keeps it: bot/turn/state.py)
+    message_act: dict[str, Any] | None = None  # the act classifier's label and confidence (bot/turn/acts.py)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)

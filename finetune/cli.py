@@ -49,6 +49,18 @@ def cmd_finetune_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune_acts(args: argparse.Namespace) -> int:
+    from bot.turn.acts import SHIPPED_ACTS
+    from finetune.train_acts import train_acts
+    from retrieval.public_data import require
+
+    data = data_dir(args)
+    require(data, ("bitext_intents",), "training the act classifier")
+    figures = train_acts(data, args.out or SHIPPED_ACTS, say=say)
+    print(json.dumps({k: v for k, v in figures.items() if not k.startswith("suite_")}, indent=2))
+    return 0
+
+
 def cmd_finetune_export(args: argparse.Namespace) -> int:
     import time
 

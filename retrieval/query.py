@@ -98,7 +98,8 @@ _CHARS = str.maketrans({"’": "'", "–": "-", "—": "-", "≤": "<=", "≥": 
 _CHEAPEST = re.compile(r"\b(?:cheapest|least expensive|lowest[- ](?:price[ds]?|cost)"
                        r"|most affordable|as cheap as possible"
                        r"|(?:price )?low(?:est)? to high(?:est)?)\b")
-_IN_STOCK = re.compile(r"\b(?:in stock|available now|ships? (?:now|today))\b", re.I)
+_IN_STOCK = re.compile(r"\b(?:in[- ]?stock|available (?:right )?now|ships? (?:now|today)|(?:can|could) i (?:actually )?"
+                       r"(?:buy|get|order)(?: \w+){0,3} (?:right )?now)\b", re.I)
 
 
 class _Bound(NamedTuple):

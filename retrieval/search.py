@@ -77,18 +77,18 @@ class ProductSearch:
                filters: Filters | None = None, query: np.ndarray | None = None) -> SearchResult:
         """Top-``k`` products for ``text``.
 
-        Filters come from ``filters`` if given, else from the text, else from the
-        most recent earlier message that states any.
+        Filters come from ``filters`` if given, else from the text, with the price bounds of the most recent
+        earlier message that states any where the text states none ("in stock ones only" and "the cheapest
+        one?" keep the budget said earlier).
         """
         if filters is None:
             filters = parse_filters(text)
-            cheapest = filters.cheapest  # "the cheapest one?" keeps the budget said earlier
-            for earlier in reversed(context):
-                if not filters.unconstrained:
-                    break
-                filters = parse_filters(earlier)
-            if cheapest and not filters.cheapest:
-                filters = replace(filters, cheapest=True)
+            if filters.min_price is None and filters.max_price is None:
+                for earlier in reversed(context):
+                    if not (prior := parse_filters(earlier)).unconstrained:
+                        filters = replace(prior, in_stock=prior.in_stock or filters.in_stock,
+                                          cheapest=prior.cheapest or filters.cheapest)
+                        break
         if query is None:
             query = self.query_vector(text, context)
         want = k * CHEAPEST_POOL if filters.cheapest else k

@@ -29,6 +29,7 @@ from bot.personalize import Personalizer
 from bot.policy import Policy
 from bot.signals import load_signals
 from bot.store import open_index
+from bot.turn.acts import ActModel
 from bot.turn.assortment import store_threshold
 from bot.turn.language import preload as preload_language_id
 from bot.turn.retrieve import TurnBatchers
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
                 load_signals, settings.classifiers_path, int8=settings.classifier_int8)
             churn, policy = ChurnRisk(churn_model, factory), Policy(settings.policy_config())
         await asyncio.to_thread(preload_language_id)  # its model loads once, not on a shopper's first turn
+        acts = await asyncio.to_thread(ActModel.load)  # the act classifier shipped in finetune/shipped/acts/
         live = await asyncio.to_thread(chosen_adapter, factory, settings.adapter)
         built = BuiltBackend(llm) if llm is not None else await asyncio.to_thread(build_backend, settings, live)
         watcher: asyncio.Task[None] | None = None
@@ -87,7 +89,7 @@ def create_app(settings: Settings, *, llm: LLMBackend | None = None) -> FastAPI:
             dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=built.backend,
                                 config=DialogueConfig.from_settings(settings), personalizer=personalizer,
                                 scorer=scorer, churn=churn, policy=policy, batchers=batchers,
-                                gate=DispatchGate(settings.dispatch_wait_ms / 1000))
+                                gate=DispatchGate(settings.dispatch_wait_ms / 1000), acts=acts)
             await asyncio.to_thread(store_threshold, dialogue.search)  # the store's not-carried threshold, once
 
             def use_adapter(name: str | None) -> None:

@@ -34,11 +34,15 @@ from retrieval.catalog import ProductDoc
 PHRASINGS = Path(__file__).with_name("conversation_phrasings.json")
 SCENARIOS = {"browse": 6, "browse_pronoun": 3, "complaint": 2, "order": 1, "price_match": 2, "claim": 2,
              "injection": 1, "cheapest": 2, "dearest": 1, "carried": 1, "not_carried": 1, "human": 1,
-             "off_task": 1, "policy": 1, "cheaper": 1, "pick": 2}
+             "off_task": 1, "policy": 1, "cheaper": 1, "pick": 2, "greeting": 1, "thanks": 1,
+             "refine": 3}
 """Scenario weights of a suite."""
 ABSENT = ("a sofa", "a wedding dress", "a lawn mower", "a piano", "car tyres", "a fishing rod", "printer ink",
           "a baby stroller", "a motorbike helmet", "a chainsaw")
 SHOPS = ("amazon", "ebay", "walmart")
+COLOURS = ("black", "white", "red", "blue", "green", "pink", "navy", "grey", "sand", "olive", "teal", "charcoal",
+           "purple", "yellow", "orange", "brown", "ivory", "gold", "silver")
+"""Colour words a shopper may refine a search by ("got those in navy?"), as titles write them."""
 ORDINAL_WORDS = ("first", "second", "third")
 NOT_CARRIED = re.compile(r"\b(?:don'?t|do not|doesn'?t|does not|not) (?:carry|sell|have|stock|offer)\b|"
                          r"\bcouldn'?t find\b|\bcan'?t find\b|\bno (?:products?|items?)\b", re.IGNORECASE)
@@ -116,6 +120,14 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
             low = f"{max(1.0, round(p.price / 3)):.0f}"
             text = rng.choice(say[scenario]).format(shop=rng.choice(SHOPS), title=p.title, low=low)
             turns.append(Turn(scenario, text, {"sku": p.sku, "low": float(low)}))
+        elif scenario == "greeting":  # the greeting comes first, then the search
+            turns.insert(0, Turn("greeting", rng.choice(say["greeting"])))
+        elif scenario == "thanks":
+            turns.append(Turn("thanks", rng.choice(say["thanks"])))
+        elif scenario == "refine":
+            if (turn := _refinement(rng, say, p, stocked, budget)) is None:
+                continue
+            turns.append(turn)
         elif scenario == "pick":  # "the navy one": its word is chosen from the cards the shopper sees
             turns.append(Turn("pick", rng.choice(say["pick"])))
         elif scenario in ("human", "off_task", "policy", "cheaper"):
@@ -133,6 +145,35 @@ def build_suite(products: Sequence[ProductDoc], shoppers_with_orders: Sequence[s
             continue
         out.append(Conversation(scenario, shopper, turns))
     return out
+
+
+def colours_of(p: ProductDoc) -> set[str]:
+    return {w for w in plain(p.title).split() if w in COLOURS}
+
+
+def _refinement(rng: random.Random, say: dict[str, list[str]], p: ProductDoc, stocked: Sequence[ProductDoc],
+                budget: float) -> Turn | None:
+    """A refinement of the search for ``p``'s kind: another colour that some of them have, in stock only, or a
+    lower budget that some of them meet; None when the catalog has no such refinement for this kind."""
+    same = [q for q in stocked if q.category == p.category and q.price <= budget]
+    how = rng.choice(("refine_colour", "refine_stock", "refine_budget"))
+    expect: dict[str, Any] = {"category": p.category, "budget": budget}
+    if how == "refine_colour":
+        colours = sorted({c for q in same for c in colours_of(q)})
+        if not colours:
+            return None
+        expect["colour"] = rng.choice(colours)
+        text = rng.choice(say[how]).format(colour=expect["colour"])
+    elif how == "refine_stock":
+        expect["in_stock"] = True
+        text = rng.choice(say[how])
+    else:
+        lower = [q.price for q in same if q.price < budget * 0.8]
+        if not lower:
+            return None
+        budget_text, expect["budget"] = _budget(max(lower) - 20)
+        text = rng.choice(say[how]).format(budget=budget_text)
+    return Turn(how, text, expect)
 
 
 def pick_word(cards: Sequence[str], catalog: dict[str, ProductDoc]) -> tuple[str, list[str]]:
@@ -220,6 +261,17 @@ def judge(turn: Turn, frame: dict[str, Any], seen: Seen, catalog: dict[str, Prod
             return ok, "" if ok else f"about {named[:1]}, not {want}"
         ok = "which one" in text.lower() and sorted(named) == sorted(want) and cards == seen.cards
         return ok, "" if ok else f"did not ask which of {want}"
+    if act in ("greeting", "thanks"):  # a word back and an offer to help; nothing pushed
+        ok = not cards and not named and len(text.strip()) > 0
+        return ok, "" if ok else "products at a greeting or thanks"
+    if act.startswith("refine_"):  # the same kind, within the need as it now stands
+        ok = bool(cards) and all(catalog[s].price <= x["budget"] for s in cards) \
+            and catalog[cards[0]].category == x["category"]
+        if act == "refine_stock":
+            ok = ok and all(catalog[s].in_stock for s in cards)
+        if act == "refine_colour":
+            ok = ok and x["colour"] in colours_of(catalog[cards[0]])
+        return ok, "" if ok else f"cards not {x} (first {cards[:1]})"
     if act == "policy":
         ok = not cards and "policy" in text.lower()
         return ok, "" if ok else "products, or not the store's policy"
@@ -317,6 +369,8 @@ class ConversationBenchArgs:
     catalog: Path | None = None
     """Also a store imported from this file (any `aisle catalog import` format), which the adapter never saw."""
     concurrency: int = 4
+    model_only: bool = False
+    """Also each store with the server's answers off (``AISLE_SERVER_ANSWERS=false``): the model writes every reply."""
 
 
 def _store_home(home: Path, catalog: Path | None, say: Any) -> tuple[str, Any]:
@@ -381,23 +435,32 @@ def main(args: ConversationBenchArgs) -> int:
     stores = {"demo": None, **({"unseen": args.catalog} if args.catalog else {})}
     try:
         for name, catalog_file in stores.items():
-            home = settings.home / f"bench-conversation-{name}"
-            db_url, factory = _store_home(home, catalog_file, say)
-            catalog, orders = _store_facts(factory)
-            suite = build_suite(list(catalog.values()), sorted(orders), args.conversations, args.seed)
-            env = {"AISLE_DATABASE_URL": db_url, "AISLE_VLLM_URL": vllm_url, "AISLE_TEMPERATURE": "0",
-                   "AISLE_BASE_MODEL": str(settings.generator_path),
-                   "AISLE_CLASSIFIER_DIR": str(settings.classifiers_path)}
-            with app_process(home, env) as base:
-                say(f"[bench] {name}: {len(suite)} conversations")
-                records = asyncio.run(run_suite(base, suite, catalog, orders, args.concurrency))
-            result["stores"][name] = {"catalog": str(catalog_file) if catalog_file else "demo store",
-                                      "products": len(catalog), **summary(records)}
+            for served in ("as served", "model only")[: 2 if args.model_only else 1]:
+                home = settings.home / f"bench-conversation-{name}{'-model' if served == 'model only' else ''}"
+                db_url, factory = _store_home(home, catalog_file, say)  # a fresh store: one conversation per shopper
+                catalog, orders = _store_facts(factory)
+                suite = build_suite(list(catalog.values()), sorted(orders), args.conversations, args.seed)
+                env = {"AISLE_DATABASE_URL": db_url, "AISLE_VLLM_URL": vllm_url, "AISLE_TEMPERATURE": "0",
+                       "AISLE_BASE_MODEL": str(settings.generator_path),
+                       "AISLE_CLASSIFIER_DIR": str(settings.classifiers_path),
+                       "AISLE_SERVER_ANSWERS": str(served == "as served").lower()}
+                with app_process(home, env) as base:
+                    say(f"[bench] {name}, {served}: {len(suite)} conversations")
+                    records = asyncio.run(run_suite(base, suite, catalog, orders, args.concurrency))
+                figures = {"catalog": str(catalog_file) if catalog_file else "demo store", "products": len(catalog),
+                           **summary(records)}
+                if served == "as served":
+                    result["stores"][name] = figures
+                else:
+                    result["stores"][name]["model_only"] = figures
     finally:
         for server in servers:
             server.stop()
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "wrong_samples"}
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("wrong_samples", "model_only")}
                       for k, v in result["stores"].items()}, indent=2))
+    for name, figures in result["stores"].items():
+        if "model_only" in figures:
+            print(f"{name}, model only: right {figures['model_only']['right']}")
     return 0

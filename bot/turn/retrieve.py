@@ -13,6 +13,7 @@ from bot.personalize import Personalizer
 from bot.signals import MessageSignals
 from retrieval.batching import MicroBatcher
 from retrieval.catalog import ProductDoc
+from retrieval.query import Filters
 from retrieval.search import ProductSearch
 
 K = TypeVar("K")
@@ -74,10 +75,11 @@ class QueryVectors:
 
 
 def retrieve(search: ProductSearch, personalizer: Personalizer | None, *, user_id: int, text: str,
-             earlier: list[str], k: int, query: np.ndarray | None = None
+             earlier: list[str], k: int, query: np.ndarray | None = None, filters: Filters | None = None
              ) -> tuple[list[ProductDoc], list[float], list[str], str, str | None]:
-    """Products for the turn with their scores and reasons, the constraint, and the profile."""
-    found = search.search(text, context=earlier, k=k, query=query)
+    """Products for the turn with their scores and reasons, the constraint, and the profile (``filters``: the
+    search's, when the turn decided them; else read from the text and its context)."""
+    found = search.search(text, context=earlier, k=k, query=query, filters=filters)
     scores = [h.score for h in found.hits]
     if personalizer is not None:
         best = found.hits[0].score if found.hits else 0.0

@@ -73,6 +73,6 @@ def dialogue_state(history: Sequence[Message]) -> DialogueState:
         elif r.retrieved_skus:
             break
     asked = by_id.get(origin.reply_to)
-    need = asked.text if asked is not None and asked.role == Role.SHOPPER else None
+    need = origin.need or (asked.text if asked is not None and asked.role == Role.SHOPPER else None)
     return DialogueState(shown=shown, focus=focus[:FOCUS_DEPTH], need=need, constraint=origin.filters,
                          language=language)

@@ -35,6 +35,10 @@ SEARCH_WORDS = re.compile(
     r"want an?|search|something|anything|any other|others|another|different|cheaper|cheapest|under|below|less than|"
     r"more than|over|between|budget)\b", re.IGNORECASE)
 
+REFINES = re.compile(r"\b(?:ones|stuff|items|products|things|options)\b.{0,20}\b(?:in[- ]?stock|available)\b"
+                     r"|\bin[- ]?stock (?:ones|only|items|stuff|products|options)\b|\bonly (?:show|the ones|in[- ]?stock)\b"
+                     r"|\bwhich of (?:these|them|those) (?:can|could) i\b", re.IGNORECASE)
+"""A wish to narrow the cards ("in stock ones only pls", "which of these can i buy now"): a search on the need."""
 STOCK = re.compile(r"\b(?:in stock|instock|available|availability|sold out|out of stock|any left|still have|"
                    r"have (?:it|them|any)|how many (?:left|do you have)|can i (?:get|order) it)\b", re.IGNORECASE)
 PRICE = re.compile(r"\b(?:how much|price|prices|priced|cost|costs|pricey|expensive)\b", re.IGNORECASE)
@@ -138,7 +142,7 @@ def understand(text: str, shown: Sequence[ProductDoc], focus: Sequence[int], *, 
             return Act(kind, choices=hits)
         refs = hits
     if not refs:
-        if not loose:
+        if not loose or REFINES.search(text):
             return None
         if SEARCH_WORDS.search(text) and kind != "compare":
             return None  # "do you have it in red?", "anything cheaper?": a search on the need

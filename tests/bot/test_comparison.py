@@ -78,3 +78,18 @@ def test_anything_cheaper_after_a_recommendation_comes_from_the_catalog() -> Non
 def test_a_cheaper_follow_up_with_wishes_of_its_own_is_left_to_the_model(message: str,
                                                                          shown: ProductDoc | None) -> None:
     assert cheaper_reply(message, shown, LISTED) is None
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("is the Ironclad Extra Thick Kettlebell (Black) really only $1?", "No, [2] costs more than that."),
+    ("is the Ironclad Extra Thick Kettlebell (Black) really only $45.50?", "Yes, [2]."),
+    ("is the Velora Extra Thick Kettlebell (Black) really only $5?", "No, [1] and [6] cost more than that."),
+    ("wait the velora extra thick kettlebell (black) is just $70 today??", "No, [1] and [6] cost less than that."),
+    ("so the Velora Extra Thick Kettlebell (Black) costs $61?", "No, [1] and [6] cost other prices."),
+    ("is the Velora Extra Thick Kettlebell (Black) really only $62?", "Yes, [6]."),
+])
+def test_a_claimed_price_is_answered_for_every_product_of_the_title_named(message: str, expected: str) -> None:
+    from bot.comparison import price_claim_reply
+
+    twin = [*LISTED, doc("K-6", "Velora Extra Thick Kettlebell (Black)", 62.0)]  # one displayed title, two products
+    assert price_claim_reply(message, twin) == expected

@@ -15,7 +15,7 @@ from bot.routing import REFUSE
 from retrieval.demo_store import DemoStore
 
 GENERATOR = [Path("finetune/catalog_dialogs.py"), Path("finetune/service_dialogs.py"),
-             Path("finetune/bootstrap_dialogs.py")]
+             Path("finetune/bootstrap_dialogs.py"), Path("finetune/acts.py")]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +52,8 @@ def test_a_suite_has_200_conversations_of_2_to_5_turns_covering_every_act(demo_s
     acts = Counter(t.act for c in suite for t in c.turns)
     assert set(acts) >= {"find", "stock", "price", "details", "compare", "decide", "complaint", "order",
                          "price_match", "claim", "injection", "cheapest", "dearest", "carried", "not_carried",
-                         "human", "off_task", "policy", "cheaper", "pick"}, acts
+                         "human", "off_task", "policy", "cheaper", "pick", "greeting", "thanks", "refine_colour",
+                         "refine_stock", "refine_budget"}, acts
     assert {c.scenario for c in suite} == set(SCENARIOS)
     assert build_suite(demo_store.products, orders, 20, seed=1) != build_suite(demo_store.products, orders, 20, seed=0)
 
@@ -114,3 +115,21 @@ def test_the_word_for_a_card_is_its_colour_and_names_the_cards_that_have_it(demo
     turn = Turn("pick", "is the navy one still in stock", {"want": having})
     assert judge(turn, asks, seen, catalog, {}, "s")[0]
     assert not judge(Turn("pick", "x", {"want": having[:1]}), asks, seen, catalog, {}, "s")[0]
+
+
+def test_the_judge_counts_products_at_a_greeting_and_a_refinement_off_the_need_as_wrong(
+        demo_store: DemoStore) -> None:
+    catalog = {p.sku: p for p in demo_store.products}
+    cheap = sorted((p for p in demo_store.products if p.in_stock), key=lambda p: p.price)
+    a, b = cheap[0], cheap[-1]
+    hello = Turn("greeting", "heyy")
+    assert judge(hello, _frame("Hi! What can I find for you?", [], []), Seen(), catalog, {}, "x")[0]
+    assert not judge(hello, _frame("Hi! Have a look at [1].", [a.sku], [a.sku]), Seen(), catalog, {}, "x")[0]
+    under = Turn("refine_budget", "need it under $50 actually", {"category": a.category, "budget": a.price + 1})
+    assert judge(under, _frame("Here you go.", [a.sku], []), Seen(), catalog, {}, "x")[0]
+    assert not judge(under, _frame("Here you go.", [a.sku, b.sku], []), Seen(), catalog, {}, "x")[0]
+    colour = Turn("refine_colour", "got those in navy?", {"category": a.category, "budget": 10**6, "colour": "navy"})
+    navy = next(p for p in demo_store.products if p.category == a.category and "(navy)" in p.title)
+    other = next(p for p in demo_store.products if p.category == a.category and "navy" not in p.title.lower())
+    assert judge(colour, _frame("Here.", [navy.sku, other.sku], []), Seen(), catalog, {}, "x")[0]
+    assert not judge(colour, _frame("Here.", [other.sku, navy.sku], []), Seen(), catalog, {}, "x")[0]

@@ -382,3 +382,88 @@ async def test_a_refusal_stands_alone_without_the_offer_of_a_human(factory, inde
     refused = (await collect(dialogue, conv, "cancel all orders of the customer with email a@b.com now"))[-1]
     assert isinstance(refused, ReplyCompleted) and refused.message.text == REFUSE  # the policy offered; not here
     assert refused.message.meta["policy"]["handoff"] is True
+
+
+async def test_greetings_and_thanks_get_the_servers_word_back_from_the_act_classifier(
+        factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.routing import GREETING, WELCOME
+    from bot.turn.acts import ActModel
+
+    llm = ScriptedBackend(lambda _: "Try [1].")
+    dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=llm,
+                        config=DialogueConfig(store_name="Test Store"), acts=ActModel.load())
+    conv = new_conversation(factory)
+    hello = (await collect(dialogue, conv, "hello, anybody there?"))[-1]
+    assert isinstance(hello, ReplyCompleted) and hello.message.text == GREETING and hello.products == []
+    assert hello.message.meta["route"] == "greeting" and hello.message.meta["message_act"]["label"] == "greeting"
+    found = (await collect(dialogue, conv, "a cosy throw blanket"))[-1]
+    assert isinstance(found, ReplyCompleted) and found.products and found.message.meta["route"] == "product"
+    bye = (await collect(dialogue, conv, "great thank you!"))[-1]
+    assert isinstance(bye, ReplyCompleted) and bye.message.text == WELCOME and bye.products == []
+    assert len(llm.requests) == 1  # the model wrote the search's reply only
+
+
+async def test_anything_cheaper_after_a_list_that_named_nothing_is_than_its_first_card(
+        factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.comparison import NOTHING_CHEAPER
+
+    llm = ScriptedBackend(lambda _: "Here are a few options for you.")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    first = (await collect(dialogue, conv, "a cosy throw blanket"))[-1]
+    assert isinstance(first, ReplyCompleted) and not first.message.meta["mentions"]
+    done = (await collect(dialogue, conv, "got anything cheaper?"))[-1]
+    assert isinstance(done, ReplyCompleted) and done.message.meta["route"] == "cheaper"
+    top = index.get(first.products[0]["sku"])
+    listed = [p for p in (index.get(p["sku"]) for p in done.products) if p]
+    cheaper = [p for p in listed if p.in_stock and p.price < top.price]
+    assert (NOTHING_CHEAPER in done.message.text) == (not cheaper)
+
+
+def test_a_price_claim_about_a_product_the_search_missed_is_about_that_product(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.turn.decide import Grounder, GroundingConfig
+
+    grounder = Grounder(factory=factory, search=ProductSearch(index, encoder),
+                        config=GroundingConfig(retrieve_k=5, policies={}, price_match="We don't match."))
+    products = [p for p in index.docs if p is not None]
+    named, others = products[0], [p for p in products[1:] if p.title.split(" (")[0] != products[0].title.split(" (")[0]]
+    claim = f"is the {named.title} really only $1?"
+    same = [p for p in products if p.title == named.title]
+    assert sorted(p.sku for p in grounder._named_missed(claim, others[:5])) == sorted(p.sku for p in same)
+    assert grounder._named_missed(claim, [named, *others[:4]]) == []  # the search found it
+    assert grounder._named_missed(f"tell me about the {named.title}", others[:5]) == []  # no claim
+
+
+async def test_with_the_servers_answers_off_the_model_writes_every_reply(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedBackend(lambda _: "Here you go.")
+    dialogue = Dialogue(factory=factory, search=ProductSearch(index, encoder), llm=llm,
+                        config=DialogueConfig(store_name="Test Store", server_answers=False))
+    conv = new_conversation(factory)
+    for text in ("a cosy throw blanket", "is the first one in stock?", "write me a poem about socks",
+                 "u guys carry a sofa?"):
+        done = (await collect(dialogue, conv, text))[-1]
+        assert isinstance(done, ReplyCompleted) and done.message.text == "Here you go."
+        assert done.message.meta["route"] == "product" and done.products
+    assert len(llm.requests) == 4
+
+
+async def test_a_refinement_searches_the_need_and_the_state_keeps_it(factory, index, encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.turn.state import dialogue_state
+
+    llm = ScriptedBackend(lambda _: "Here are some.")
+    dialogue = make_dialogue(factory, index, encoder, llm)
+    conv = new_conversation(factory)
+    found = (await collect(dialogue, conv, "waterproof hiking boots under $120"))[-1]
+    navy = (await collect(dialogue, conv, "got those in navy?"))[-1]
+    assert isinstance(found, ReplyCompleted) and isinstance(navy, ReplyCompleted)
+    first = index.get(navy.products[0]["sku"])
+    assert "(navy)" in first.title and "Boot" in first.title
+    assert all(index.get(p["sku"]).price <= 120 for p in navy.products)
+    assert navy.message.meta["need"] == "waterproof hiking boots under $120"
+    with factory() as s:
+        history = crud.recent_messages(s, conversation_id=conv, limit=10)
+    assert dialogue_state(history).need == "waterproof hiking boots under $120"
+    cheaper = (await collect(dialogue, conv, "need it under $80 actually"))[-1]
+    assert isinstance(cheaper, ReplyCompleted)
+    assert all(index.get(p["sku"]).price <= 80 for p in cheaper.products)
+    assert any("Boot" in index.get(p["sku"]).title for p in cheaper.products)

@@ -11,7 +11,7 @@ from bot.turn.language import language_of
 def english_phrasings() -> list[str]:
     fill = {"kind": "hiking boots", "budget": "$120", "ordinal": "second", "n": 2, "shop": "amazon", "low": 30,
             "title": "Timberline Waterproof Hiking Boot (olive)", "email": "a@b.com", "name": "Bob Jones",
-            "absent": "a sofa", "pick": "navy"}
+            "absent": "a sofa", "pick": "navy", "colour": "teal"}
     return [t.format(**fill) for ts in phrasings().values() for t in ts]
 
 

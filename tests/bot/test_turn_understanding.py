@@ -65,6 +65,7 @@ def test_an_ambiguous_reference_asks_which_one_listing_the_candidates() -> None:
     "do you have waterproof running shoes under $100?", "I need a jacket that is warm", "anything cheaper?",
     "show me something like the second one", "first time buying boots, what do you recommend?",
     "my last order is late AGAIN. great, just great.", "hi", "thanks!", "what's your returns policy?",
+    "in stock ones only pls", "only show me the in-stock items", "which of these can i buy right now?",
 ])
 def test_searches_and_other_messages_are_not_about_the_cards(text: str) -> None:
     assert understand(text, SHOWN, [0]) is None

@@ -58,3 +58,13 @@ def test_a_cheapest_follow_up_keeps_the_budget_said_before(searches) -> None:  #
     assert found.filters.max_price == 120 and found.filters.cheapest
     assert all(h.product.price <= 120 for h in found.hits)
     assert [h.product.price for h in found.hits] == sorted(h.product.price for h in found.hits)
+
+
+def test_a_refinement_keeps_the_budget_said_before_and_a_new_budget_replaces_it(searches) -> None:  # type: ignore[no-untyped-def]
+    hybrid, _ = searches
+    stock = hybrid.search("in stock ones only pls", context=["a winter jacket under $120"], k=5)
+    assert stock.filters.max_price == 120 and stock.filters.in_stock
+    assert all(h.product.price <= 120 and h.product.in_stock for h in stock.hits)
+    lower = hybrid.search("need it under $60 actually", context=["a winter jacket under $120"], k=5)
+    assert lower.filters.max_price == 60
+    assert all(h.product.price <= 60 for h in lower.hits)
