@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.models import Order
 from bot.turn.acts import ActGuess
 from bot.turn.assortment import asks_about_assortment
+from bot.turn.refine import colours_in
 from retrieval.catalog import ProductDoc
 from retrieval.query import parse_filters
 
@@ -176,7 +177,7 @@ def route(text: str, intent: str | None, confidence: float = 1.0, act: ActGuess 
         return Route("human")
     if intent in ORDER_INTENTS:
         return Route("order")
-    if intent in POLICY_INTENTS and not (budget_only(text)):
+    if intent in POLICY_INTENTS and not product_only(text):
         return Route("policy", topic=POLICY_INTENTS[intent])
     return Route("product")
 
@@ -223,10 +224,11 @@ SERVICE_TOPIC = re.compile(r"\b(?:deliver\w*|ship\w*|dispatch\w*|return\w*|refun
                            r"order\w*|track\w*|arriv\w*|policy|policies|fee|fees|postage)\b", re.IGNORECASE)
 
 
-def budget_only(text: str) -> bool:
-    """Whether the message sets a price limit and names no service topic ("picture frames pls, nothing over
-    $20"): a product question, whatever the intent model reads in it."""
-    return not parse_filters(text).unconstrained and SERVICE_TOPIC.search(text) is None
+def product_only(text: str) -> bool:
+    """Whether the message sets a price limit or stock wish, or names a colour, and names no service topic
+    ("picture frames pls, nothing over $20", "any of them come in white"): a product question, whatever the
+    intent model reads in it."""
+    return (not parse_filters(text).unconstrained or bool(colours_in(text))) and SERVICE_TOPIC.search(text) is None
 
 
 def off_task(text: str) -> bool:

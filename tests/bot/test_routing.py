@@ -188,7 +188,9 @@ def test_where_is_my_package_without_an_apostrophe_is_an_order_question() -> Non
     assert route("wheres my package?", "delivery_period").kind == "order"
 
 
-def test_a_price_limit_without_a_service_word_is_a_product_question_whatever_the_intent() -> None:
+def test_a_price_limit_or_a_colour_without_a_service_word_is_a_product_question_whatever_the_intent() -> None:
     assert route("picture frames pls, nothing over $20", "return_item").kind == "product"
+    assert route("any of them come in white", "return_item").kind == "product"
+    assert route("can i return the white one?", "return_item").kind == "policy"
     assert route("can i return it if it costs over $50?", "return_item").kind == "policy"
     assert route("how long does delivery take", "delivery_period").kind == "policy"
