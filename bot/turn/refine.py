@@ -18,10 +18,10 @@ from retrieval.catalog import ProductDoc
 from retrieval.query import Filters, parse_filters
 from retrieval.search import ProductSearch
 
-COLOURS = frozenset("""
-black white red blue green pink navy grey gray sand olive teal charcoal purple yellow orange brown ivory gold silver
-beige cream khaki burgundy maroon turquoise lilac lavender mint coral tan copper bronze rose cyan magenta
-""".split())
+COLOURS = frozenset((
+    "black", "white", "red", "blue", "green", "pink", "navy", "grey", "gray", "sand", "olive", "teal", "charcoal",
+    "purple", "yellow", "orange", "brown", "ivory", "gold", "silver", "beige", "cream", "khaki", "burgundy", "maroon",
+    "turquoise", "lilac", "lavender", "mint", "coral", "tan", "copper", "bronze", "rose", "cyan", "magenta"))
 REFINE_CONFIDENCE = 0.5
 """How sure the act classifier must be that a message with no colour and no limit refines the need."""
 _TITLE_WORDS: dict[int, tuple[int, frozenset[str]]] = {}
