@@ -140,9 +140,9 @@ async def test_an_ab_trial_serves_its_share_conversations_keep_their_arm_and_rol
             if {a for _, a in arms.values()} == {"tiny-v1", "tiny-v2"}:
                 break
         assert {a for _, a in arms.values()} == {"tiny-v1", "tiny-v2"}
-        assert served_by(await ask(old, "and a cheaper one?", "o2")) == "tiny-v1"  # it keeps the arm it had
+        assert served_by(await ask(old, "and one with a hood?", "o2")) == "tiny-v1"  # it keeps the arm it had
         for cid, (ws, arm) in arms.items():
-            assert served_by(await ask(ws, "and a cheaper one?", f"again-{cid}")) == arm  # sticky
+            assert served_by(await ask(ws, "and one with a hood?", f"again-{cid}")) == arm  # sticky
         with factory() as s:
             assert {cid: s.get_one(Conversation, cid).adapter for cid in arms} == {c: a for c, (_, a) in arms.items()}
 
